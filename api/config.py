@@ -1,0 +1,108 @@
+"""Configuration from environment variables (and a `.env` file).
+
+Every variable is listed with its default in `.env.example`; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+load_dotenv(PROJECT_ROOT / ".env")
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def redis_url() -> str:
+    return env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def database_url(instance_dir: Path) -> str:
+    url = env_str("DATABASE_URL", f"sqlite:///{instance_dir / 'ragbot.db'}")
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the project ships psycopg2.
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme):]
+    return url
+
+
+def load_config() -> dict:
+    """Build the Flask config mapping from the environment."""
+    instance_dir = Path(env_str("INSTANCE_DIR", str(PROJECT_ROOT / "instance")))
+    secret_key = env_str("SECRET_KEY", DEV_SECRET)
+    return {
+        "ENV_NAME": env_str("APP_ENV", "development"),
+        "SECRET_KEY": secret_key,
+        "INSTANCE_DIR": str(instance_dir),
+        "PUBLIC_BASE_URL": env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
+        "PASSWORD_RESET_URL": env_str(
+            "PASSWORD_RESET_URL", "{base_url}/reset-password?token={token}"
+        ),
+        "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
+        # Database
+        "SQLALCHEMY_DATABASE_URI": database_url(instance_dir),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Redis: token blocklist, rate limits, pub/sub
+        "REDIS_URL": redis_url(),
+        # Auth
+        "JWT_SECRET_KEY": env_str("JWT_SECRET_KEY", secret_key),
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=env_int("JWT_ACCESS_TOKEN_MINUTES", 15)),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=env_int("JWT_REFRESH_TOKEN_DAYS", 7)),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "REQUIRE_EMAIL_VERIFICATION": env_bool("REQUIRE_EMAIL_VERIFICATION", True),
+        "VERIFY_TOKEN_HOURS": env_int("VERIFY_TOKEN_HOURS", 24),
+        "RESET_TOKEN_MINUTES": env_int("RESET_TOKEN_MINUTES", 60),
+        # Rate limits (flask-limiter syntax); storage shares Redis
+        "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", redis_url()),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Fail open: a Redis outage must not lock every user out of login.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute"),
+        "RATELIMIT_EMAIL": env_str("RATELIMIT_EMAIL", "5 per hour"),
+        "PROXY_FIX_X_FOR": env_int("PROXY_FIX_X_FOR", 0),
+        "CORS_ORIGINS": env_list("CORS_ORIGINS", "*"),
+        # Mail: with no MAIL_SERVER, messages go to MAIL_OUTBOX_DIR and links to the log
+        "MAIL_SERVER": env_str("MAIL_SERVER"),
+        "MAIL_PORT": env_int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": env_str("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": env_str("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "Ragbot <no-reply@localhost>"),
+        "MAIL_OUTBOX_DIR": env_str("MAIL_OUTBOX_DIR", str(instance_dir / "outbox")),
+        # OpenAPI (flask-smorest)
+        "API_TITLE": "Ragbot API",
+        "API_VERSION": "1.0.0",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "api/v1/openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 10) * 1024 * 1024,
+        "HISTORY_RETENTION_DAYS": env_int("HISTORY_RETENTION_DAYS", 30),
+        "READYZ_WORKER_TIMEOUT": float(env_str("READYZ_WORKER_TIMEOUT", "1.0")),
+    }

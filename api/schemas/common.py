@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+
+class ErrorBody(ma.Schema):
+    code = ma.fields.String(required=True, metadata={"example": "validation_error"})
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(metadata={"description": "field -> list of messages, or context"})
+
+
+class ErrorEnvelope(ma.Schema):
+    error = ma.fields.Nested(ErrorBody, required=True)
+
+
+class UtcDateTime(ma.fields.DateTime):
+    """ISO 8601 with an explicit +00:00 offset, as API.md promises."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(format="iso", **kwargs)

@@ -1,0 +1,71 @@
+"""Compose and deliver account emails (plain text + HTML) with flask-mail.
+
+With no `MAIL_SERVER` configured (the embedded default) a message is written to
+`MAIL_OUTBOX_DIR` as an .eml file and its link is logged, so a local install
+needs no SMTP server.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import current_app, render_template
+from flask_mail import Message
+
+from api.extensions.database import db
+from api.extensions.mail import mail
+from api.models import User, utcnow
+from api.services import email_tokens
+
+log = logging.getLogger(__name__)
+
+
+def send_verification_email(user_id: int) -> bool:
+    """Email a fresh verification link; False when there is nothing to send."""
+    user = db.session.get(User, user_id)
+    if user is None or user.email_verified:
+        return False
+    token = email_tokens.issue_email_token(user, email_tokens.VERIFY)
+    link = f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/auth/verify-email/{token}"
+    _deliver(user, "Confirm your email address", "verify", link=link, token=token,
+             hours=current_app.config["VERIFY_TOKEN_HOURS"])
+    return True
+
+
+def send_password_reset_email(user_id: int) -> bool:
+    user = db.session.get(User, user_id)
+    if user is None:
+        return False
+    token = email_tokens.issue_email_token(user, email_tokens.RESET)
+    link = current_app.config["PASSWORD_RESET_URL"].format(
+        base_url=current_app.config["PUBLIC_BASE_URL"], token=token
+    )
+    _deliver(user, "Reset your password", "reset", link=link, token=token,
+             minutes=current_app.config["RESET_TOKEN_MINUTES"])
+    return True
+
+
+def _deliver(user: User, subject: str, template: str, **context: object) -> None:
+    context["user"] = user
+    message = Message(
+        subject=subject,
+        recipients=[user.email],
+        body=render_template(f"email/{template}.txt", **context),
+        html=render_template(f"email/{template}.html", **context),
+    )
+    if current_app.config["MAIL_SERVER"]:
+        mail.send(message)
+        log.info("sent %r to user %s", subject, user.id)
+    else:
+        path = _write_to_outbox(message)
+        log.warning("MAIL_SERVER unset: %r for %s written to %s; link: %s",
+                    subject, user.email, path, context["link"])
+
+
+def _write_to_outbox(message: Message) -> Path:
+    outbox = Path(current_app.config["MAIL_OUTBOX_DIR"])
+    outbox.mkdir(parents=True, exist_ok=True)
+    path = outbox / f"{utcnow():%Y%m%dT%H%M%S%f}-{message.recipients[0]}.eml"
+    path.write_bytes(message.as_bytes())
+    return path

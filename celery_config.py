@@ -1,0 +1,67 @@
+"""Every Celery setting in one place; read by `celery_init_app` (api/extensions/celery_app.py).
+
+Workers consume every queue below unless started with `-Q`, so a new queue is
+picked up by `celery -A workers worker` without editing any command line.
+"""
+
+from __future__ import annotations
+
+from celery.schedules import crontab
+from kombu import Queue
+
+from api.config import env_int, env_str, redis_url
+
+broker_url = env_str("CELERY_BROKER_URL", redis_url())
+result_backend = env_str("CELERY_RESULT_BACKEND", redis_url())
+
+task_queues = (
+    Queue("chat"),
+    Queue("ingest"),
+    Queue("email"),
+    Queue("maintenance"),
+)
+task_default_queue = "chat"
+task_routes = {
+    "workers.chat.*": {"queue": "chat"},
+    "workers.ingest.*": {"queue": "ingest"},
+    "workers.email.*": {"queue": "email"},
+    "workers.maintenance.*": {"queue": "maintenance"},
+}
+imports = ("workers.email", "workers.maintenance")
+
+# Reliability: a task is acknowledged only after it finished, and a worker that
+# dies mid-task hands it back. Redis redelivers unacknowledged messages after
+# the visibility timeout, which must exceed the longest task.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_soft_time_limit = env_int("TASK_SOFT_TIME_LIMIT", 300)
+task_time_limit = env_int("TASK_TIME_LIMIT", 360)
+broker_transport_options = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 3600)}
+result_backend_transport_options = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 3600)}
+broker_connection_retry_on_startup = True
+# Ride out a broker blip when publishing instead of failing the HTTP request.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5}
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ("json",)
+result_expires = 24 * 3600
+task_track_started = True
+worker_send_task_events = True
+task_send_sent_event = True
+
+timezone = "UTC"
+enable_utc = True
+
+beat_schedule = {
+    "purge-expired-tokens": {
+        "task": "workers.maintenance.purge_expired_tokens_task",
+        "schedule": crontab(minute=17),  # hourly
+    },
+    "purge-old-chat-history": {
+        "task": "workers.maintenance.purge_old_chat_history_task",
+        "schedule": crontab(hour=3, minute=7),  # daily, 03:07 UTC
+    },
+}

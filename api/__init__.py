@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.commands import register_commands
 from api.config import DEV_SECRET, PROJECT_ROOT, load_config
 from api.errors import register_error_handlers
 from api.extensions import celery_app, cors, database, jwt, limiter, mail, openapi, redis
@@ -31,6 +32,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         extension.init_app(app)
     _register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     return app
 
 

@@ -14,11 +14,21 @@ from dotenv import load_dotenv
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 
-load_dotenv(PROJECT_ROOT / ".env")
+# Tests set their whole environment themselves; a developer's .env must not leak into them.
+if os.environ.get("APP_ENV") != "test":
+    load_dotenv(PROJECT_ROOT / ".env")
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    """The variable's value; unset or blank means the default."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_path(name: str, default: Path) -> Path:
+    """A path setting; relative paths are relative to the project root."""
+    path = Path(env_str(name, str(default)))
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def env_int(name: str, default: int) -> int:
@@ -45,22 +55,20 @@ def database_url(instance_dir: Path) -> str:
     # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the project ships psycopg2.
     for scheme in ("postgres://", "postgresql://"):
         if url.startswith(scheme):
-            return "postgresql+psycopg2://" + url[len(scheme):]
+            return "postgresql+psycopg2://" + url[len(scheme) :]
     return url
 
 
 def load_config() -> dict:
     """Build the Flask config mapping from the environment."""
-    instance_dir = Path(env_str("INSTANCE_DIR", str(PROJECT_ROOT / "instance")))
+    instance_dir = env_path("INSTANCE_DIR", PROJECT_ROOT / "instance")
     secret_key = env_str("SECRET_KEY", DEV_SECRET)
     return {
         "ENV_NAME": env_str("APP_ENV", "development"),
         "SECRET_KEY": secret_key,
         "INSTANCE_DIR": str(instance_dir),
         "PUBLIC_BASE_URL": env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
-        "PASSWORD_RESET_URL": env_str(
-            "PASSWORD_RESET_URL", "{base_url}/reset-password?token={token}"
-        ),
+        "PASSWORD_RESET_URL": env_str("PASSWORD_RESET_URL", "{base_url}/reset-password?token={token}"),
         "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
         # Database
         "SQLALCHEMY_DATABASE_URI": database_url(instance_dir),
@@ -93,7 +101,7 @@ def load_config() -> dict:
         "MAIL_USERNAME": env_str("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": env_str("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": env_str("MAIL_DEFAULT_SENDER", "Ragbot <no-reply@localhost>"),
-        "MAIL_OUTBOX_DIR": env_str("MAIL_OUTBOX_DIR", str(instance_dir / "outbox")),
+        "MAIL_OUTBOX_DIR": str(env_path("MAIL_OUTBOX_DIR", instance_dir / "outbox")),
         # OpenAPI (flask-smorest)
         "API_TITLE": "Ragbot API",
         "API_VERSION": "1.0.0",

@@ -36,9 +36,7 @@ HTTP_ERROR_CODES = {
 class ApiError(Exception):
     """An error with a status code and a stable machine-readable code (API.md)."""
 
-    def __init__(
-        self, status: int, code: str, message: str, details: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -54,9 +52,7 @@ def validation_error(field: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", "The request is invalid.", {field: [message]})
 
 
-def error_response(
-    status: int, code: str, message: str, details: dict[str, Any] | None = None
-) -> Response:
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
     response.status_code = status
     return response
@@ -77,7 +73,7 @@ def http_error_response(error: HTTPException) -> Response:
     elif status == 429:
         message = f"Too many requests: limit is {error.description}."
     response = error_response(status, code, message, details)
-    for name, value in (getattr(error, "get_headers", lambda: [])() or []):
+    for name, value in getattr(error, "get_headers", lambda: [])() or []:
         if name.lower() != "content-type":
             response.headers[name] = value
     if status == 429 and "Retry-After" not in response.headers:

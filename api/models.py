@@ -40,9 +40,7 @@ JsonType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, default=utcnow, onupdate=utcnow, nullable=False
-    )
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
 
 class User(TimestampMixin, db.Model):
@@ -98,9 +96,7 @@ class ChatSession(TimestampMixin, db.Model):
     __table_args__ = (sa.Index("ix_chat_sessions_user_updated", "user_id", "updated_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
 
 
@@ -117,27 +113,21 @@ class Message(db.Model):
         sa.ForeignKey("chat_sessions.id", ondelete="CASCADE"), nullable=False
     )
     # Denormalised owner: history pages and isolation checks need no join.
-    user_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     role: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     content: Mapped[str] = mapped_column(sa.Text, nullable=False)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
     # The chat task that wrote an assistant message: unique, so a redelivered task cannot add a second.
     task_id: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
     # The 30-day cleanup scans by age alone.
-    created_at: Mapped[datetime] = mapped_column(
-        UtcDateTime, default=utcnow, index=True, nullable=False
-    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True, nullable=False)
 
 
 class Document(TimestampMixin, db.Model):
     __tablename__ = "documents"
     __table_args__ = (
         sa.CheckConstraint("scope IN ('global', 'private')", name="scope"),
-        sa.CheckConstraint(
-            "status IN ('queued', 'indexing', 'ready', 'failed')", name="status"
-        ),
+        sa.CheckConstraint("status IN ('queued', 'indexing', 'ready', 'failed')", name="status"),
         sa.Index("ix_documents_owner_created", "owner_id", "created_at", "id"),
     )
 
@@ -178,9 +168,7 @@ class Task(TimestampMixin, db.Model):
     __tablename__ = "tasks"
     __table_args__ = (
         sa.CheckConstraint("kind IN ('chat', 'ingest')", name="kind"),
-        sa.CheckConstraint(
-            "state IN ('queued', 'running', 'succeeded', 'failed')", name="state"
-        ),
+        sa.CheckConstraint("state IN ('queued', 'running', 'succeeded', 'failed')", name="state"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)  # the Celery task id

@@ -15,9 +15,7 @@ class HealthSchema(ma.Schema):
 
 
 class ReadinessSchema(HealthSchema):
-    checks = ma.fields.Dict(
-        metadata={"description": "database, redis, workers: {ok, latency_ms | error}"}
-    )
+    checks = ma.fields.Dict(metadata={"description": "database, redis, workers: {ok, latency_ms | error}"})
 
 
 @blp.route("/healthz", methods=["GET"])

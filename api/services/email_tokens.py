@@ -45,9 +45,7 @@ def issue_email_token(user: User, purpose: str) -> str:
 def consume_email_token(token: str, purpose: str) -> User:
     """Mark the token used and return its user; 400 if unknown, used or expired."""
     row = db.session.scalar(
-        sa.select(EmailToken).where(
-            EmailToken.token_hash == _hash(token), EmailToken.purpose == purpose
-        )
+        sa.select(EmailToken).where(EmailToken.token_hash == _hash(token), EmailToken.purpose == purpose)
     )
     if row is None or row.used_at is not None:
         raise ApiError(400, "invalid_token", "This link is invalid or has already been used.")

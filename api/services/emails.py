@@ -28,8 +28,14 @@ def send_verification_email(user_id: int) -> bool:
         return False
     token = email_tokens.issue_email_token(user, email_tokens.VERIFY)
     link = f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/auth/verify-email/{token}"
-    _deliver(user, "Confirm your email address", "verify", link=link, token=token,
-             hours=current_app.config["VERIFY_TOKEN_HOURS"])
+    _deliver(
+        user,
+        "Confirm your email address",
+        "verify",
+        link=link,
+        token=token,
+        hours=current_app.config["VERIFY_TOKEN_HOURS"],
+    )
     return True
 
 
@@ -41,8 +47,14 @@ def send_password_reset_email(user_id: int) -> bool:
     link = current_app.config["PASSWORD_RESET_URL"].format(
         base_url=current_app.config["PUBLIC_BASE_URL"], token=token
     )
-    _deliver(user, "Reset your password", "reset", link=link, token=token,
-             minutes=current_app.config["RESET_TOKEN_MINUTES"])
+    _deliver(
+        user,
+        "Reset your password",
+        "reset",
+        link=link,
+        token=token,
+        minutes=current_app.config["RESET_TOKEN_MINUTES"],
+    )
     return True
 
 
@@ -59,8 +71,9 @@ def _deliver(user: User, subject: str, template: str, **context: object) -> None
         log.info("sent %r to user %s", subject, user.id)
     else:
         path = _write_to_outbox(message)
-        log.warning("MAIL_SERVER unset: %r for %s written to %s; link: %s",
-                    subject, user.email, path, context["link"])
+        log.warning(
+            "MAIL_SERVER unset: %r for %s written to %s; link: %s", subject, user.email, path, context["link"]
+        )
 
 
 def _write_to_outbox(message: Message) -> Path:

@@ -52,9 +52,7 @@ def authenticate(login: str, password: str) -> User:
         user.password_hash = passwords.hash_password(password)
         db.session.commit()
     if current_app.config["REQUIRE_EMAIL_VERIFICATION"] and not user.email_verified:
-        raise ApiError(
-            403, "email_not_verified", "Verify your email address first; check your inbox."
-        )
+        raise ApiError(403, "email_not_verified", "Verify your email address first; check your inbox.")
     return user
 
 
@@ -112,7 +110,7 @@ def queue_verification_email(user: User) -> None:
     _enqueue(send_verification_email, user)
 
 
-def _enqueue(task, user: User) -> None:  # noqa: ANN001 - a Celery task
+def _enqueue(task, user: User) -> None:
     """Queue an email; a broker outage must not undo the account change that triggered it."""
     try:
         task.delay(user.id)

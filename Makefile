@@ -1,0 +1,41 @@
+# The two commands of the README: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+
+.PHONY: install services db run test lint clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+services:  ## PostgreSQL and Redis answering on 127.0.0.1 (started or installed when needed)
+	@bash .ci/services.sh
+
+.env:
+	cp .env.example .env
+
+db: install .env
+	$(FLASK) create-db
+	$(FLASK) db upgrade
+
+run: install services .env db  ## migrate, then start API, worker, beat and Flower
+	@set -a; source .env; set +a; \
+	echo "API      http://localhost:$${API_BIND##*:}/api/v1  (docs: /docs, health: /readyz)"; \
+	echo "Flower   http://localhost:$${FLOWER_PORT:-5555}"
+	$(BIN)/honcho start -f Procfile
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install services lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

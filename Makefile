@@ -26,10 +26,11 @@ db: install .env
 	$(FLASK) db upgrade
 
 run: install services .env db  ## migrate, then start API, worker, beat and Flower
+	mkdir -p instance
 	@set -a; source .env; set +a; \
 	echo "API      http://localhost:$${API_BIND##*:}/api/v1  (docs: /docs, health: /readyz)"; \
 	echo "Flower   http://localhost:$${FLOWER_PORT:-5555}"
-	$(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 lint: install
 	$(BIN)/ruff check .

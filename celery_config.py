@@ -7,20 +7,19 @@ picked up by `celery -A workers worker` without editing any command line.
 from __future__ import annotations
 
 from celery.schedules import crontab
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from api.config import env_int, env_str, redis_url
 
 broker_url = env_str("CELERY_BROKER_URL", redis_url())
 result_backend = env_str("CELERY_RESULT_BACKEND", redis_url())
 
-task_queues = (
-    Queue("chat"),
-    Queue("ingest"),
-    Queue("email"),
-    Queue("maintenance"),
-)
+QUEUES = ("chat", "ingest", "email", "maintenance")
+# Each queue gets its own exchange and routing key, so a message lands in exactly one queue.
+task_queues = tuple(Queue(name, Exchange(name), routing_key=name) for name in QUEUES)
 task_default_queue = "chat"
+task_default_exchange = "chat"
+task_default_routing_key = "chat"
 task_routes = {
     "workers.chat.*": {"queue": "chat"},
     "workers.ingest.*": {"queue": "ingest"},

@@ -101,18 +101,21 @@ def test_verify_with_unknown_token_is_400(client):
 
 
 def test_expired_verification_token_is_400_token_expired(app, client):
+    import hashlib
     from datetime import timedelta
 
     from api.extensions.database import db
-    from api.models import EmailToken
+    from api.models import EmailToken, utcnow
     from api.services import email_tokens, users
 
     signup(client)
     with app.app_context():
-        user = users.find_by_email("alice@example.com")
-        token = email_tokens.issue_email_token(user, email_tokens.VERIFY)
-        row = db.session.scalar(db.select(EmailToken).order_by(EmailToken.id.desc()))
-        row.expires_at = row.created_at - timedelta(seconds=1)
+        token = email_tokens.issue_email_token(users.find_by_email("alice@example.com"), email_tokens.VERIFY)
+        db.session.execute(
+            db.update(EmailToken)
+            .where(EmailToken.token_hash == hashlib.sha256(token.encode()).hexdigest())
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         db.session.commit()
     assert_error(client.post("/api/v1/auth/verify-email", json={"token": token}), 400, "token_expired")
 

@@ -4,6 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
+TORCH_VERSION := 2.13.0
+LLAMA_CPP_VERSION := 0.3.36
+# llama-cpp-python compiles from source (minutes); its wheel is built once and reused from here.
+WHEEL_CACHE ?= $(HOME)/.cache/ragbot/wheels
 
 .PHONY: install services db run test lint clean
 
@@ -12,7 +16,11 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@# torch first, pinned: the CPU build, so sentence-transformers does not pull a CUDA one.
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	@ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/pip wheel --quiet --no-deps llama-cpp-python==$(LLAMA_CPP_VERSION) -w $(WHEEL_CACHE)
+	$(BIN)/pip install --quiet --find-links $(WHEEL_CACHE) -r requirements-dev.txt
 	touch $@
 
 services:  ## PostgreSQL and Redis answering on 127.0.0.1 (started or installed when needed)

@@ -25,6 +25,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(
         level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("bm25s", "faiss.loader", "sentence_transformers"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
 

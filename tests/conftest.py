@@ -34,11 +34,24 @@ def database() -> None:
 def app(database: None) -> Iterator:
     app = create_app()
     yield app
+    reset_state(app)
+
+
+# The knowledge base is expensive to build, so it outlives each test: global documents stay,
+# users' own documents go with their owners (foreign-key cascade) and leave the index too.
+KEPT_TABLES = {"documents", "chunks", "users"}
+
+
+def reset_state(app) -> None:
     with app.app_context():
         db.session.remove()
-        tables = ", ".join(f'"{table.name}"' for table in db.metadata.sorted_tables)
-        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables if t.name not in KEPT_TABLES)
+        db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY"))
+        db.session.execute(db.text("DELETE FROM users"))
         db.session.commit()
+        from api.services import knowledge
+
+        knowledge.drop_deleted_documents()
     services.flush_redis(TEST_ENV["REDIS_URL"])
 
 
@@ -74,6 +87,19 @@ def worker(database: None, smtp_server: services.SmtpServer) -> Iterator[service
     process.start(create_app().extensions["celery"])
     yield process
     process.stop()
+
+
+CORPUS_DIR = services.PROJECT_ROOT / "docs_corpus"
+
+
+@pytest.fixture(scope="session")
+def knowledge_base(database: None) -> None:
+    """The shipped corpus, ingested once per test session with the real embedding model."""
+    from api.services import knowledge
+
+    with create_app().app_context():
+        outcomes = knowledge.ingest_files(knowledge.files_under([CORPUS_DIR]))
+    assert all(o.status in ("added", "unchanged") for o in outcomes), outcomes
 
 
 PASSWORD = "correct horse battery"

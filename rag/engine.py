@@ -1,0 +1,79 @@
+"""Wires the pieces together from plain settings: one `Engine` per process, models loaded once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from rag.answering import Answerer, AnswerSettings
+from rag.chunking import Chunker
+from rag.embeddings import Embedder
+from rag.index import IndexStore
+from rag.llm import LLMBackend, create_backend
+from rag.retrieval import LiveIndex, Retriever
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    index_dir: Path
+    embedding_backend: str = "torch"
+    embedding_threads: int | None = None
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    fusion: str = "zscore"
+    llm_backend: str = "llamacpp"
+    llm_model_path: str | None = None
+    llm_context: int = 2048
+    llm_threads: int = 2
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = "llama3.2:1b"
+    ollama_timeout: float = 120.0
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+
+
+class Engine:
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder(self.settings.embedding_backend, threads=self.settings.embedding_threads)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        return Chunker(self.embedder.tokenizer, self.settings.chunk_tokens, self.settings.chunk_overlap)
+
+    @cached_property
+    def store(self) -> IndexStore:
+        return IndexStore(self.settings.index_dir)
+
+    @cached_property
+    def live_index(self) -> LiveIndex:
+        return LiveIndex(self.store, self.embedder.model_id, self.embedder.dimension)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.embedder, self.live_index, fusion=self.settings.fusion)
+
+    @cached_property
+    def llm(self) -> LLMBackend:
+        s = self.settings
+        if s.llm_backend == "ollama":
+            return create_backend(
+                "ollama", host=s.ollama_host, model=s.ollama_model, timeout=s.ollama_timeout
+            )
+        return create_backend(
+            s.llm_backend, model_path=s.llm_model_path, context_size=s.llm_context, threads=s.llm_threads
+        )
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        return Answerer(self.retriever, self.llm, self.settings.answer)
+
+    def warm_up(self) -> None:
+        """Load the models and the index now rather than on the first request."""
+        self.embedder.encode_query("warm up")
+        self.live_index()
+        if hasattr(self.llm, "load"):
+            self.llm.load()

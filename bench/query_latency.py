@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     args = parser.parse_args()
 
+    faiss.omp_set_num_threads(1)  # as the engine sets it, for both sides (see rag/engine.py)
     embedder = Embedder(threads=2)
     base_records, base_vectors = corpus_chunks(embedder)
     records, vectors = scale_up(base_records, base_vectors, args.chunks)

@@ -36,7 +36,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    top_k: int = 4
+    top_k: int = 2  # more sources confuse the 270M model (README, "Answer quality")
     relevance_threshold: float = 0.45  # cosine of the best chunk; below it nothing is "on topic"
     max_tokens: int = 192
     temperature: float = 0.0

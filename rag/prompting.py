@@ -24,10 +24,10 @@ NO_ANSWER_NOTICE = "The knowledge base has no information on this."
 # and as an unchanging prompt prefix its KV cache is reused across requests.
 EXAMPLE = (
     "Sources:\n"
-    "[1] Orders ship within 2 business days. Express delivery costs $12.\n"
-    "[2] Gift cards never expire and cannot be exchanged for cash.\n"
-    "Question: How long is it before my order ships?\n"
-    "Answer: Orders ship within 2 business days [1].\n"
+    "[1] Gift cards never expire and cannot be exchanged for cash.\n"
+    "[2] Orders ship within 2 business days. Express delivery costs $12.\n"
+    "Question: How much do I pay for express delivery?\n"
+    "Answer: Express delivery costs $12 [2].\n"
 )
 # "\n[" stops the base model from inventing a further numbered source after its answer.
 STOP = ["\nQuestion:", "\nSources:", "\n[", "\n\n\n", "<end_of_turn>"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
-
 from api.extensions.database import db
 from api.models import Document
 from api.services import knowledge
@@ -33,6 +31,8 @@ SCIFACT_PUBLISHED = {
     },
 }
 DEPTH = 20
+# Benchmark corpora take minutes to embed; their vectors are kept here, keyed by content and model.
+EMBEDDING_CACHE = Path.home() / ".cache" / "ragbot" / "eval"
 
 
 def evaluate_questions(path: Path, with_answers: bool = True) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def evaluate_questions(path: Path, with_answers: bool = True) -> dict[str, Any]:
 def evaluate_beir(folder: Path) -> dict[str, Any]:
     engine = knowledge.engine()
     dataset = load_beir(folder)
-    index = beir_index(dataset, engine.embedder, Path(current_app.config["INSTANCE_DIR"]) / "eval-cache")
+    index = beir_index(dataset, engine.embedder, EMBEDDING_CACHE)
     retriever = Retriever(engine.embedder, lambda: index, fusion=engine.retriever.fusion, candidates=100)
     results = beir_metrics(dataset, retriever)
     rrf = Retriever(engine.embedder, lambda: index, fusion="rrf", candidates=100)

@@ -19,6 +19,7 @@ from flask import current_app
 from api.extensions.database import db
 from api.models import Chunk, Document
 from rag.answering import Answer, AnswerSettings
+from rag.chunking import Chunk as TextChunk
 from rag.engine import Engine, EngineSettings
 from rag.index import GLOBAL_OWNER, ChunkRecord
 from rag.parsing import SUPPORTED_EXTENSIONS, UnreadableDocument, media_type_for, parse_document
@@ -28,6 +29,7 @@ from rag.retrieval import Hit, Retriever
 log = logging.getLogger(__name__)
 
 REBUILD_BATCH = 256
+ENCODE_GROUP = 512  # chunks embedded together while ingesting files
 
 
 _engines: dict[EngineSettings, Engine] = {}
@@ -83,22 +85,47 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
 
 
 def ingest_files(files: list[Path], on_file: Callable[[Path], None] | None = None) -> list[IngestOutcome]:
-    """Load files into the global knowledge base; unchanged files (same content hash) are skipped."""
+    """Load files into the global knowledge base; unchanged files (same content hash) are skipped.
+
+    Chunks of several documents are embedded together (ENCODE_GROUP at a time): one
+    large batch sorts by length and pads less than many small ones.
+    """
     outcomes: list[IngestOutcome] = []
-    new_chunks: list[tuple[list[ChunkRecord], np.ndarray]] = []
+    additions: list[tuple[list[ChunkRecord], np.ndarray]] = []
     replaced: list[int] = []
+    pending: list[tuple[Path, Document, list[TextChunk]]] = []
+
+    def flush() -> None:
+        stored = _store_chunks([(document, chunks) for _, document, chunks in pending])
+        for (path, document, _), (records, vectors) in zip(pending, stored, strict=True):
+            outcomes.append(
+                IngestOutcome(
+                    path, "updated" if document.id in replaced else "added", document.id, len(records)
+                )
+            )
+            additions.append((records, vectors))
+            if on_file:
+                on_file(path)
+        pending.clear()
+
     for path in files:
-        outcomes.append(_ingest_file(path, new_chunks, replaced))
-        if on_file:
-            on_file(path)
-    if new_chunks or replaced:
-        _update_index(new_chunks, replaced)
-    return outcomes
+        outcome = _prepare_file(path, pending, replaced)
+        if outcome is not None:
+            outcomes.append(outcome)
+            if on_file:
+                on_file(path)
+        if sum(len(chunks) for _, _, chunks in pending) >= ENCODE_GROUP:
+            flush()
+    flush()
+    if additions or replaced:
+        _update_index(additions, replaced)
+    return sorted(outcomes, key=lambda o: files.index(o.path))
 
 
-def _ingest_file(
-    path: Path, new_chunks: list[tuple[list[ChunkRecord], np.ndarray]], replaced: list[int]
-) -> IngestOutcome:
+def _prepare_file(
+    path: Path, pending: list[tuple[Path, Document, list[TextChunk]]], replaced: list[int]
+) -> IngestOutcome | None:
+    """Parse and chunk a file into `pending`; an outcome now only when it is unchanged or unreadable."""
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     source = str(path.resolve())
@@ -114,54 +141,66 @@ def _ingest_file(
     db.session.add(document)
     db.session.flush()
     try:
-        records, vectors = _store_chunks(document, data, path.name)
+        chunks = _chunk_document(document, data, path.name)
     except UnreadableDocument as error:
         document.status, document.error = "failed", str(error)
         db.session.commit()
         return IngestOutcome(path, "failed", document.id, error=str(error))
     if existing is not None:
         replaced.append(document.id)
-    new_chunks.append((records, vectors))
-    return IngestOutcome(path, "updated" if existing else "added", document.id, len(records))
+    pending.append((path, document, chunks))
+    return None
 
 
 def index_document(document: Document, data: bytes, filename: str) -> int:
     """Parse, chunk, embed and index one document (the `ingest` task); returns its chunk count."""
-    records, vectors = _store_chunks(document, data, filename)
+    [(records, vectors)] = _store_chunks([(document, _chunk_document(document, data, filename))])
     _update_index([(records, vectors)], [document.id])
     return len(records)
 
 
-def _store_chunks(
-    document: Document, data: bytes, filename: str, title: str | None = None
-) -> tuple[list[ChunkRecord], np.ndarray]:
-    """Replace the document's chunks in the database; returns them ready for the index."""
-    parsed = parse_document(data, filename, title)
-    eng = engine()
-    chunks = eng.chunker.chunk(parsed.text, parsed.title)
+def _chunk_document(document: Document, data: bytes, filename: str) -> list[TextChunk]:
+    parsed = parse_document(data, filename)
+    chunks = engine().chunker.chunk(parsed.text, parsed.title)
     if not chunks:
         raise UnreadableDocument(f"{filename}: no text to index")
-    vectors = eng.embedder.encode([c.embedding_text for c in chunks])
-    db.session.execute(sa.delete(Chunk).where(Chunk.document_id == document.id))
-    rows = [
-        Chunk(
-            document_id=document.id,
-            position=c.position,
-            heading_path=c.heading_path,
-            text=c.text,
-            token_count=c.token_count,
-            embedding=vector.tobytes(),
-            embedding_model=eng.embedder.model_id,
-        )
-        for c, vector in zip(chunks, vectors, strict=True)
-    ]
-    db.session.add_all(rows)
-    document.title = (
-        document.title if document.title and document.title != Path(filename).stem else parsed.title
-    )
-    document.status, document.error, document.chunk_count = "ready", None, len(rows)
+    if not document.title or document.title == Path(filename).stem:
+        document.title = parsed.title
+    return chunks
+
+
+def _store_chunks(
+    documents: list[tuple[Document, list[TextChunk]]],
+) -> list[tuple[list[ChunkRecord], np.ndarray]]:
+    """Embed the documents' chunks in one batch and replace their rows; returns them ready for the index."""
+    eng = engine()
+    vectors = eng.embedder.encode([c.embedding_text for _, chunks in documents for c in chunks])
+    stored = []
+    offset = 0
+    for document, chunks in documents:
+        own = vectors[offset : offset + len(chunks)]
+        offset += len(chunks)
+        db.session.execute(sa.delete(Chunk).where(Chunk.document_id == document.id))
+        rows = [
+            Chunk(
+                document_id=document.id,
+                position=c.position,
+                heading_path=c.heading_path,
+                text=c.text,
+                token_count=c.token_count,
+                embedding=vector.tobytes(),
+                embedding_model=eng.embedder.model_id,
+            )
+            for c, vector in zip(chunks, own, strict=True)
+        ]
+        db.session.add_all(rows)
+        document.status, document.error, document.chunk_count = "ready", None, len(rows)
+        stored.append((rows, own))
     db.session.commit()
-    return [_record(document, row) for row in rows], vectors
+    return [
+        ([_record(document, row) for row in rows], own)
+        for (document, _), (rows, own) in zip(documents, stored, strict=True)
+    ]
 
 
 def delete_document(document: Document) -> None:

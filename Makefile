@@ -33,8 +33,9 @@ db: install .env
 	$(FLASK) create-db
 	$(FLASK) db upgrade
 
-run: install services .env db  ## migrate, then start API, worker, beat and Flower
+run: install services .env db  ## migrate, ingest docs_corpus/, start API, worker, beat and Flower
 	mkdir -p instance
+	$(FLASK) rag ingest docs_corpus
 	@set -a; source .env; set +a; \
 	echo "API      http://localhost:$${API_BIND##*:}/api/v1  (docs: /docs, health: /readyz)"; \
 	echo "Flower   http://localhost:$${FLOWER_PORT:-5555}"

@@ -60,8 +60,21 @@ class OnnxEncoder:
         return np.vstack(out).astype(np.float32)
 
 
+class _KeywordInputs(torch.nn.Module):
+    """The transformer called with keywords: its positional signature varies between releases."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+
+
 def export(embedder: Embedder, folder: Path) -> tuple[Path, Path]:
-    transformer = embedder.model[0].auto_model.eval()
+    transformer = _KeywordInputs(embedder.model[0].auto_model.eval())
     sample = embedder.tokenizer(["an example sentence"], return_tensors="pt")
     fp32 = folder / "model.onnx"
     with torch.no_grad():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rag.citations import attribute, clean_citations
+from rag.citations import CitationFilter, attribute
 from rag.llm.base import Completion, GenerationSettings, LLMBackend, TokenCallback, Usage
 from rag.prompting import NO_ANSWER_NOTICE, STOP, PromptParts, Source, Turn, render_completion_prompt
 from rag.retrieval import Hit, Retriever
@@ -59,8 +59,9 @@ class Answerer:
         started = time.perf_counter()
         hits = self.relevant_hits(question, owner_id)
         retrieved = time.perf_counter()
+        citations = CitationFilter(len(hits), on_token)
         if not hits:
-            completion = self._fallback(on_token)
+            completion = self._fallback(citations.feed)
         else:
             parts = self._fit_to_context(
                 PromptParts(
@@ -70,18 +71,24 @@ class Answerer:
                 )
             )
             hits = hits[: len(parts.sources)]
+            citations.source_count = len(hits)
             generation = GenerationSettings(self.settings.max_tokens, self.settings.temperature, tuple(STOP))
-            completion = self.llm.generate(parts, generation, on_token)
-        text, cited = clean_citations(completion.text, len(hits))
-        if hits and not cited:
-            source = attribute(text, [h.record.text for h in hits])
+            completion = self.llm.generate(parts, generation, citations.feed)
+        citations.close()
+        if hits and not citations.cited:
+            source = attribute(citations.text, [h.record.text for h in hits])
             if source is not None:
-                text, cited = f"{text} [{source}]", [source]
+                citations.feed(f" [{source}]")
+                citations.close()
+        if not citations.text:  # the model said nothing at all
+            citations.feed(NO_ANSWER_NOTICE)
+            citations.close()
+        text = citations.text
         # The cited sources; when no source can be named, every source the model was given.
-        numbers = cited or list(range(1, len(hits) + 1))
+        numbers = citations.cited or list(range(1, len(hits) + 1))
         finished = time.perf_counter()
         return Answer(
-            text=text or NO_ANSWER_NOTICE,
+            text=text,
             grounded=bool(hits),
             sources=[CitedSource(n, hits[n - 1]) for n in numbers],
             model=completion.model,

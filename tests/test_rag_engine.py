@@ -163,6 +163,7 @@ def test_grounded_answers_cite_only_returned_sources(app, question, expected_fil
         answer = knowledge.ask(question, on_token=streamed.append)
         assert answer.grounded
         assert answer.text
+        assert "".join(streamed) == answer.text  # what a streaming client saw is what is stored
         numbers = {s.n for s in answer.sources}
         cited = {
             int(n) for group in re.findall(r"\[(\d+(?:,\s*\d+)*)\]", answer.text) for n in group.split(",")

@@ -12,7 +12,7 @@ from api.schemas.auth import (
     EmailRequest,
     LoginRequest,
     LogoutRequest,
-    MessageSchema,
+    NoticeSchema,
     PasswordResetConfirmRequest,
     SignupRequest,
     TokenPairSchema,
@@ -119,7 +119,7 @@ def verify_email_link(token: str):
 @email_limit
 @blp.doc(**PUBLIC)
 @blp.arguments(EmailRequest)
-@blp.response(202, MessageSchema)
+@blp.response(202, NoticeSchema)
 def resend_verification(body: dict) -> dict:
     """Send the verification link again (202 whether or not the address exists)."""
     users.request_verification_email(body["email"])
@@ -130,7 +130,7 @@ def resend_verification(body: dict) -> dict:
 @email_limit
 @blp.doc(**PUBLIC)
 @blp.arguments(EmailRequest)
-@blp.response(202, MessageSchema)
+@blp.response(202, NoticeSchema)
 def password_reset(body: dict) -> dict:
     """Email a password-reset link (202 whether or not the address exists)."""
     users.request_password_reset(body["email"])
@@ -140,7 +140,7 @@ def password_reset(body: dict) -> dict:
 @blp.route("/password-reset/confirm", methods=["POST"])
 @blp.doc(**PUBLIC)
 @blp.arguments(PasswordResetConfirmRequest)
-@blp.response(200, MessageSchema)
+@blp.response(200, NoticeSchema)
 @blp.alt_response(400, description="invalid_token / token_expired")
 def password_reset_confirm(body: dict) -> dict:
     """Set a new password with the token from the reset email."""

@@ -77,5 +77,5 @@ class PasswordResetConfirmRequest(ma.Schema):
     new_password = ma.fields.String(required=True, validate=PASSWORD, load_only=True)
 
 
-class MessageSchema(ma.Schema):
+class NoticeSchema(ma.Schema):
     message = ma.fields.String()

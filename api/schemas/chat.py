@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+from api.schemas.common import UtcDateTime
+
+TITLE = validate.Length(min=1, max=200)
+
+
+class PageQuery(ma.Schema):
+    limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class HistoryQuery(PageQuery):
+    session_id = ma.fields.Integer(load_default=None)
+
+
+class ExportQuery(ma.Schema):
+    format = ma.fields.String(load_default="json", validate=validate.OneOf(["json", "markdown"]))
+
+
+class SourceSchema(ma.Schema):
+    n = ma.fields.Integer()
+    document_id = ma.fields.Integer()
+    title = ma.fields.String()
+    chunk_id = ma.fields.Integer()
+    snippet = ma.fields.String()
+    score = ma.fields.Float()
+
+
+class MessageSchema(ma.Schema):
+    id = ma.fields.Integer()
+    session_id = ma.fields.Integer()
+    role = ma.fields.String(metadata={"enum": ["user", "assistant"]})
+    content = ma.fields.String()
+    sources = ma.fields.List(ma.fields.Nested(SourceSchema))
+    created_at = UtcDateTime()
+
+
+class SessionSchema(ma.Schema):
+    id = ma.fields.Integer()
+    title = ma.fields.String()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+    message_count = ma.fields.Integer()
+
+
+class SessionDetailSchema(SessionSchema):
+    messages = ma.fields.List(ma.fields.Nested(MessageSchema), metadata={"description": "oldest first"})
+
+
+class SessionPage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(SessionSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class MessagePage(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(MessageSchema))
+    next_cursor = ma.fields.String(allow_none=True)
+
+
+class CreateSessionRequest(ma.Schema):
+    title = ma.fields.String(validate=TITLE)
+
+
+class RenameSessionRequest(ma.Schema):
+    title = ma.fields.String(required=True, validate=TITLE)

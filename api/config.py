@@ -91,6 +91,7 @@ def load_config() -> dict:
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute"),
         "RATELIMIT_EMAIL": env_str("RATELIMIT_EMAIL", "5 per hour"),
+        "RATELIMIT_CHAT": env_str("RATELIMIT_CHAT", "30 per minute"),
         "PROXY_FIX_X_FOR": env_int("PROXY_FIX_X_FOR", 0),
         "CORS_ORIGINS": env_list("CORS_ORIGINS", "*"),
         # Mail: with no MAIL_SERVER, messages go to MAIL_OUTBOX_DIR and links to the log
@@ -129,5 +130,7 @@ def load_config() -> dict:
         "RELEVANCE_THRESHOLD": float(env_str("RELEVANCE_THRESHOLD", "0.45")),
         "MAX_ANSWER_TOKENS": env_int("MAX_ANSWER_TOKENS", 192),
         "HISTORY_TURNS": env_int("HISTORY_TURNS", 6),
+        # Load models when a worker process starts (off: on the first task, e.g. email-only workers)
+        "RAG_WARM_UP": env_bool("RAG_WARM_UP", True),
         "READYZ_WORKER_TIMEOUT": float(env_str("READYZ_WORKER_TIMEOUT", "1.0")),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rag.citations import CitationFilter, attribute
@@ -11,6 +12,7 @@ from rag.prompting import NO_ANSWER_NOTICE, STOP, PromptParts, Source, Turn, ren
 from rag.retrieval import Hit, Retriever
 
 SNIPPET_CHARS = 300
+HitFilter = Callable[[list[Hit]], list[Hit]]
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,10 @@ class Answerer:
         owner_id: int | None = None,
         history: list[Turn] | None = None,
         on_token: TokenCallback | None = None,
+        keep: HitFilter | None = None,
     ) -> Answer:
         started = time.perf_counter()
-        hits = self.relevant_hits(question, owner_id)
+        hits = self.relevant_hits(question, owner_id, keep)
         retrieved = time.perf_counter()
         citations = CitationFilter(len(hits), on_token)
         if not hits:
@@ -99,8 +102,12 @@ class Answerer:
             },
         )
 
-    def relevant_hits(self, question: str, owner_id: int | None = None) -> list[Hit]:
-        hits = self.retriever.search(question, self.settings.top_k, owner_id)
+    def relevant_hits(
+        self, question: str, owner_id: int | None = None, keep: HitFilter | None = None
+    ) -> list[Hit]:
+        """The top chunks, if the best of them is on topic; `keep` drops hits the caller knows are stale."""
+        hits = self.retriever.search(question, self.settings.top_k * (2 if keep else 1), owner_id)
+        hits = (keep(hits) if keep else hits)[: self.settings.top_k]
         if not hits or max(h.similarity for h in hits) < self.settings.relevance_threshold:
             return []
         return hits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,6 +46,7 @@ KEPT_TABLES = {"documents", "chunks", "users"}
 def reset_state(app) -> None:
     with app.app_context():
         db.session.remove()
+        _wait_for_the_worker()
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables if t.name not in KEPT_TABLES)
         db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY"))
         db.session.execute(db.text("DELETE FROM users"))
@@ -87,6 +89,16 @@ def worker(database: None, smtp_server: services.SmtpServer) -> Iterator[service
     process.start(create_app().extensions["celery"])
     yield process
     process.stop()
+
+
+def _wait_for_the_worker(timeout: float = 120) -> None:
+    """Let tasks still queued or running finish, so the clean-up does not race the worker."""
+    deadline = time.monotonic() + timeout
+    pending = db.text("SELECT count(*) FROM tasks WHERE state IN ('queued', 'running')")
+    while db.session.scalar(pending) and time.monotonic() < deadline:
+        db.session.commit()
+        time.sleep(0.2)
+    db.session.commit()
 
 
 CORPUS_DIR = services.PROJECT_ROOT / "docs_corpus"

@@ -10,6 +10,7 @@ import email
 import email.policy
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +50,8 @@ def test_environment(smtp_port: int, instance_dir: Path) -> dict[str, str]:
         "PUBLIC_BASE_URL": "http://testserver",
         "INSTANCE_DIR": str(instance_dir),
         "LOG_LEVEL": "INFO",
+        # Short, so a task whose worker was killed is redelivered within a test.
+        "BROKER_VISIBILITY_TIMEOUT": "15",
     }
 
 
@@ -130,10 +133,18 @@ def link_in(message: email.message.EmailMessage) -> str:
 
 
 def spawn(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    """Start `python -m <args>` from the project root, as operators do, logging to a file."""
+    """Start `python -m <args>` from the project root, as operators do, logging to a file.
+
+    In its own process group, so a test can kill it with all its children at once.
+    """
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -168,6 +179,11 @@ class WorkerProcess:
             if any(self.name in name for reply in replies for name in reply):
                 return
         raise RuntimeError(f"worker did not answer within {timeout}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes, as an OOM killer or a lost machine would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from flask import Response, stream_with_context
 from flask_jwt_extended import current_user, jwt_required
 
 from api.models import Task
 from api.routes.base import Blueprint
 from api.schemas.tasks import TaskSchema
-from api.services import tasks
+from api.services import chat, tasks
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Background tasks")
 
@@ -19,3 +20,16 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Back
 def get_task(task_id: str) -> Task:
     """A task's state and, once finished, its result or error."""
     return tasks.get_user_task(task_id, current_user.id)
+
+
+@blp.route("/<task_id>/events", methods=["GET"])
+@jwt_required()
+@blp.response(200, description="`text/event-stream`: `token` events, then `done` (or `error`) with the task")
+@blp.alt_response(404, description="unknown, or another user's task")
+def task_events(task_id: str) -> Response:
+    """Stream a chat answer as server-sent events, whenever the client connects."""
+    tasks.get_user_task(task_id, current_user.id)  # 404 unless it is the caller's
+    events = stream_with_context(chat.stream_events(task_id, TaskSchema().dump))
+    return Response(
+        events, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

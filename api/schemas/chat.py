@@ -67,3 +67,30 @@ class CreateSessionRequest(ma.Schema):
 
 class RenameSessionRequest(ma.Schema):
     title = ma.fields.String(required=True, validate=TITLE)
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
+
+class ChatRequest(ma.Schema):
+    message = ma.fields.String(required=True, validate=[validate.Length(min=1, max=4000), _not_blank])
+    session_id = ma.fields.Integer(load_default=None)
+
+
+class ChatQuery(ma.Schema):
+    wait = ma.fields.Float(
+        load_default=0.0,
+        validate=validate.Range(min=0, max=60),
+        metadata={"description": "seconds to wait for the answer before answering 202"},
+    )
+
+
+class ChatAccepted(ma.Schema):
+    task_id = ma.fields.String()
+    session_id = ma.fields.Integer()
+    message_id = ma.fields.Integer()
+    state = ma.fields.String()
+    status_url = ma.fields.String()
+    stream_url = ma.fields.String()

@@ -291,7 +291,16 @@ def ask(
     history: list[Turn] | None = None,
     on_token: Callable[[str], None] | None = None,
 ) -> Answer:
-    return engine().answerer.answer(question, owner_id, history, on_token)
+    return engine().answerer.answer(question, owner_id, history, on_token, keep=_live_documents_only)
+
+
+def _live_documents_only(hits: list[Hit]) -> list[Hit]:
+    """Drop hits from documents deleted since the index was last published (the database decides)."""
+    ids = {h.record.document_id for h in hits}
+    live = set(
+        db.session.scalars(sa.select(Document.id).where(Document.id.in_(ids), Document.status == "ready"))
+    )
+    return [h for h in hits if h.record.document_id in live]
 
 
 def _update_index(

@@ -17,6 +17,10 @@ def create_task(user_id: int, kind: str, task_id: str | None = None) -> Task:
     return task
 
 
+def get_task(task_id: str) -> Task | None:
+    return db.session.get(Task, task_id)
+
+
 def get_user_task(task_id: str, user_id: int) -> Task:
     """The caller's task; 404 for an unknown id and for another user's alike."""
     task = db.session.get(Task, task_id)

@@ -26,7 +26,7 @@ task_routes = {
     "workers.email.*": {"queue": "email"},
     "workers.maintenance.*": {"queue": "maintenance"},
 }
-imports = ("workers.chat", "workers.email", "workers.maintenance")
+imports = ("workers.chat", "workers.email", "workers.ingest", "workers.maintenance")
 
 # Reliability: a task is acknowledged only after it finished, and a worker that
 # dies mid-task hands it back. Redis redelivers unacknowledged messages after

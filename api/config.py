@@ -115,6 +115,8 @@ def load_config() -> dict:
         "HISTORY_RETENTION_DAYS": env_int("HISTORY_RETENTION_DAYS", 30),
         # Retrieval and generation (workers and the `flask rag` CLI; never the API process)
         "INDEX_DIR": str(env_path("INDEX_DIR", instance_dir / "index")),
+        "UPLOAD_DIR": str(env_path("UPLOAD_DIR", instance_dir / "uploads")),
+        "SEARCH_TIMEOUT": float(env_str("SEARCH_TIMEOUT", "10")),
         "EMBEDDING_THREADS": env_int("EMBEDDING_THREADS", 0) or None,
         "CHUNK_TOKENS": env_int("CHUNK_TOKENS", 200),
         "CHUNK_OVERLAP": env_int("CHUNK_OVERLAP", 32),

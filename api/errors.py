@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import marshmallow
 import redis
 import sqlalchemy.exc
 from flask import Flask, Response, jsonify
@@ -96,6 +97,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         return error_response(error.status, error.code, error.message, error.details)
+
+    @app.errorhandler(marshmallow.ValidationError)
+    def handle_schema_error(error: marshmallow.ValidationError) -> Response:
+        # Schemas loaded by hand in a route (multipart forms) fail like webargs-parsed ones.
+        details = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+        return error_response(422, "validation_error", "The request is invalid.", details)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Response:

@@ -18,3 +18,20 @@ def generate_answer_task(task_id: str, message_id: int) -> None:
     except SoftTimeLimitExceeded:
         tasks.mark_failed(task_id, "timeout", "Generating the answer took too long.")
         publish_finished(task_id, "failed")
+
+
+@shared_task
+def search_task(query: str, owner_id: int, k: int) -> list[dict]:
+    """Ranked chunks for POST /api/v1/search: retrieval runs where the models are loaded."""
+    from api.services import knowledge
+
+    return [
+        {
+            "document_id": hit.record.document_id,
+            "title": hit.record.title,
+            "chunk_id": hit.record.chunk_id,
+            "snippet": hit.record.text[:300],
+            "score": round(hit.similarity, 4),
+        }
+        for hit in knowledge.search(query, owner_id=owner_id, k=k)
+    ]

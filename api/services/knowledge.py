@@ -18,6 +18,7 @@ from flask import current_app
 
 from api.extensions.database import db
 from api.models import Chunk, Document
+from api.services import tasks
 from rag.answering import Answer, AnswerSettings
 from rag.chunking import Chunk as TextChunk
 from rag.engine import Engine, EngineSettings
@@ -152,11 +153,35 @@ def _prepare_file(
     return None
 
 
-def index_document(document: Document, data: bytes, filename: str) -> int:
-    """Parse, chunk, embed and index one document (the `ingest` task); returns its chunk count."""
-    [(records, vectors)] = _store_chunks([(document, _chunk_document(document, data, filename))])
+def index_uploaded_document(task_id: str, document_id: int) -> None:
+    """The `ingest` task: parse, chunk, embed and index an uploaded document, tracking its state."""
+    task = tasks.get_task(task_id)
+    document = db.session.get(Document, document_id)
+    if task is None or task.state == "succeeded":
+        return
+    if document is None:  # deleted before its turn came
+        tasks.mark_failed(task_id, "gone", "The document was deleted before it was indexed.")
+        return
+    tasks.mark_running(task_id)
+    document.status = "indexing"
+    db.session.commit()
+    try:
+        data = Path(document.storage_path).read_bytes()
+        [(records, vectors)] = _store_chunks(
+            [(document, _chunk_document(document, data, document.source_name))]
+        )
+    except (UnreadableDocument, OSError) as error:
+        db.session.rollback()
+        document.status, document.error = "failed", str(error)
+        db.session.commit()
+        tasks.mark_failed(task_id, "unreadable_document", str(error))
+        return
     _update_index([(records, vectors)], [document.id])
-    return len(records)
+    tasks.mark_succeeded(task_id, {"document_id": document.id, "chunk_count": len(records)})
+
+
+def remove_from_index(document_ids: list[int]) -> None:
+    _update_index([], document_ids)
 
 
 def _chunk_document(document: Document, data: bytes, filename: str) -> list[TextChunk]:
@@ -276,7 +301,8 @@ def drop_deleted_documents() -> int:
 
 
 def search(query: str, owner_id: int | None = None, k: int = 5, mode: str = "hybrid") -> list[Hit]:
-    return engine().retriever.search(query, k, owner_id, mode)
+    """Ranked chunks the caller may see, from documents that still exist."""
+    return _live_documents_only(engine().retriever.search(query, 2 * k, owner_id, mode))[:k]
 
 
 def retriever_with(fusion: str) -> Retriever:

@@ -117,6 +117,7 @@ def load_config() -> dict:
         "INDEX_DIR": str(env_path("INDEX_DIR", instance_dir / "index")),
         "UPLOAD_DIR": str(env_path("UPLOAD_DIR", instance_dir / "uploads")),
         "SEARCH_TIMEOUT": float(env_str("SEARCH_TIMEOUT", "10")),
+        "SSE_HEARTBEAT_SECONDS": float(env_str("SSE_HEARTBEAT_SECONDS", "15")),
         "EMBEDDING_THREADS": env_int("EMBEDDING_THREADS", 0) or None,
         "CHUNK_TOKENS": env_int("CHUNK_TOKENS", 200),
         "CHUNK_OVERLAP": env_int("CHUNK_OVERLAP", 32),

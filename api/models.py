@@ -122,6 +122,8 @@ class Message(db.Model):
     # The 30-day cleanup scans by age alone.
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True, nullable=False)
 
+    session: Mapped[ChatSession] = relationship()
+
 
 class Document(TimestampMixin, db.Model):
     __tablename__ = "documents"

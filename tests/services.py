@@ -6,6 +6,7 @@ test process and every subprocess (worker, gunicorn) read the same environment.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,3 +195,31 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextlib.contextmanager
+def gunicorn(log_path: Path, threads: int = 4, **env: str) -> Iterator[str]:
+    """`gunicorn wsgi:app` on a free port, as in production; yields its base URL once it answers."""
+    import requests
+
+    port = free_port()
+    server = spawn(
+        ["gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads)],
+        log_path,
+        {**os.environ, **env},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -7,10 +7,13 @@ import time
 
 import pytest
 import redis as redis_lib
+import requests
 
 from api.extensions.database import db
 from api.models import Message
+from api.services import tasks
 from tests.conftest import TEST_ENV
+from tests.services import gunicorn
 
 RETURN_QUESTION = "How many days is the standard return window for devices bought from the Aerolume store?"
 OFF_TOPIC = "Who won the football world cup in 1998?"
@@ -160,3 +163,39 @@ def test_a_killed_worker_leaves_exactly_one_answer(app, client, make_user, worke
         assert len(answers) == 1
         assert answers[0].task_id == task_id
         assert answers[0].content == body["result"]["answer"]
+
+
+def test_sse_under_gunicorn_and_a_client_that_leaves_frees_its_subscription(app, make_user, tmp_path):
+    alice = make_user()
+    channels = redis_lib.Redis.from_url(TEST_ENV["REDIS_URL"])
+    with gunicorn(tmp_path / "gunicorn.log", SSE_HEARTBEAT_SECONDS="0.3") as base:
+        accepted = requests.post(
+            f"{base}/api/v1/chat", headers=alice["headers"], json={"message": RETURN_QUESTION}, timeout=10
+        ).json()
+        with requests.get(
+            f"{base}{accepted['stream_url']}", headers=alice["headers"], stream=True, timeout=60
+        ) as live:
+            events = [
+                block
+                for block in live.iter_lines(chunk_size=1, decode_unicode=True, delimiter="\n\n")
+                if block
+            ]
+        data = [json.loads(block.split("data: ", 1)[1]) for block in events if block.startswith("event:")]
+        assert "".join(d["text"] for d in data[:-1]) == data[-1]["result"]["answer"]
+
+        # A task that will not finish soon: the client reads a heartbeat, then hangs up.
+        with app.app_context():
+            waiting = tasks.create_task(alice["id"], "chat").id
+        stream = requests.get(
+            f"{base}/api/v1/tasks/{waiting}/events", headers=alice["headers"], stream=True, timeout=30
+        )
+        assert next(stream.iter_lines(decode_unicode=True)).startswith(": keep-alive")
+        channel = f"task:{waiting}:events"
+        assert dict(channels.pubsub_numsub(channel))[channel.encode()] == 1
+        stream.close()
+        deadline = time.monotonic() + 10
+        while dict(channels.pubsub_numsub(channel))[channel.encode()]:
+            assert time.monotonic() < deadline, "the server kept the subscription of a client that left"
+            time.sleep(0.2)
+    with app.app_context():
+        tasks.mark_failed(waiting, "test", "never queued")

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 import requests
 
 from api import create_app
-from tests.services import free_port, spawn
+from tests.services import free_port, gunicorn
 
 
 def test_healthz_touches_nothing(client):
@@ -16,35 +13,16 @@ def test_healthz_touches_nothing(client):
 
 
 def test_gunicorn_and_worker_report_ready(worker, tmp_path):
-    port = free_port()
-    server = spawn(
-        ["gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"],
-        tmp_path / "gunicorn.log",
-        dict(os.environ),
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.2)
+    with gunicorn(tmp_path / "gunicorn.log") as base:
         ready = requests.get(f"{base}/readyz", timeout=10)
-        assert ready.status_code == 200, ready.text
-        checks = ready.json()["checks"]
-        assert {name: check["ok"] for name, check in checks.items()} == {
-            "database": True,
-            "redis": True,
-            "workers": True,
-        }
-        assert any(name.startswith("worker1@") for name in checks["workers"]["answered"])
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert {name: check["ok"] for name, check in checks.items()} == {
+        "database": True,
+        "redis": True,
+        "workers": True,
+    }
+    assert any(name.startswith("worker1@") for name in checks["workers"]["answered"])
 
 
 def test_readyz_is_503_when_redis_is_down(database):

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from flask import current_app
+
 from api.extensions.database import db
 from api.models import ChatSession, Message, Task, User
 from api.services import chat_sessions, tasks
@@ -17,16 +19,16 @@ from api.services.task_events import TaskSubscription, heartbeat, iter_replayed,
 from workers.chat import generate_answer_task
 
 FINISHED = ("succeeded", "failed")
-HEARTBEAT_SECONDS = 15.0
 
 
 def submit(user: User, message: str, session_id: int | None = None) -> tuple[ChatSession, Message, Task]:
     """Store the user's message (in a new session when none is given) and queue the answer."""
     if session_id is None:
-        session = chat_sessions.create_session(user, chat_sessions.title_from(message))
+        session = chat_sessions.create_session(user, chat_sessions.title_from(message), commit=False)
     else:
         session = chat_sessions.get_session(user, session_id)
-    question = chat_sessions.add_message(session, "user", message)
+    # One transaction for session, question and task: the request's only round of writes.
+    question = chat_sessions.add_message(session, "user", message, commit=False)
     task = tasks.create_task(user.id, "chat")
     try:
         generate_answer_task.apply_async(args=[task.id, question.id], task_id=task.id)
@@ -64,7 +66,7 @@ def stream_events(task_id: str, serialize: Callable[[Task], dict[str, Any]]) -> 
                 yield from _finish(task, subscription.sent - len(replay), replay, serialize)
                 return
             yield from iter_replayed(replay)
-            event = subscription.next_event(HEARTBEAT_SECONDS)
+            event = subscription.next_event(current_app.config["SSE_HEARTBEAT_SECONDS"])
             if event is None:
                 yield heartbeat()
 

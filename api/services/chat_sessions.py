@@ -22,10 +22,10 @@ def title_from(message: str) -> str:
     return line[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
 
 
-def create_session(user: User, title: str | None = None) -> ChatSession:
+def create_session(user: User, title: str | None = None, commit: bool = True) -> ChatSession:
     session = ChatSession(user_id=user.id, title=(title or "").strip() or "New chat")
     db.session.add(session)
-    db.session.commit()
+    _save(commit)
     return session
 
 
@@ -90,12 +90,22 @@ def delete_history(user: User) -> None:
     db.session.commit()
 
 
-def add_message(session: ChatSession, role: str, content: str, **fields: object) -> Message:
-    message = Message(session_id=session.id, user_id=session.user_id, role=role, content=content, **fields)
+def add_message(
+    session: ChatSession, role: str, content: str, commit: bool = True, **fields: object
+) -> Message:
+    message = Message(session=session, user_id=session.user_id, role=role, content=content, **fields)
     db.session.add(message)
     session.updated_at = utcnow()
-    db.session.commit()
+    _save(commit)
     return message
+
+
+def _save(commit: bool) -> None:
+    """Commit, or only flush (ids assigned) when the caller commits a larger unit itself."""
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
 
 
 def export(user: User, session_id: int, fmt: str) -> tuple[str, str, str]:

@@ -49,7 +49,9 @@ accept_content = ("json",)
 result_expires = 24 * 3600
 task_track_started = True
 worker_send_task_events = True
-task_send_sent_event = True
+# No "task-sent" events: one more Redis publish on the API's hot path, for a state
+# Flower shows anyway once a worker receives the task.
+task_send_sent_event = False
 
 timezone = "UTC"
 enable_utc = True

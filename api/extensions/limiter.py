@@ -1,5 +1,5 @@
 from flask import Flask, current_app
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended import get_jwt_identity
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -10,11 +10,9 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
 
-def user_or_ip() -> str:
-    """Limit a logged-in user wherever they connect from; others by address."""
-    verify_jwt_in_request(optional=True)
-    identity = get_jwt_identity()
-    return f"user:{identity}" if identity else get_remote_address()
+def current_user_key() -> str:
+    """Limit a logged-in user wherever they connect from (use below `@jwt_required()`)."""
+    return f"user:{get_jwt_identity()}"
 
 
 def configured_limit(config_key: str):

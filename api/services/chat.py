@@ -7,13 +7,15 @@ Nothing here touches a model: generation runs in the `chat` worker
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
 from api.extensions.database import db
-from api.models import ChatSession, Message, Task, User
+from api.models import Task, User
 from api.services import chat_sessions, tasks
 from api.services.task_events import TaskSubscription, heartbeat, iter_replayed, sse
 from workers.chat import generate_answer_task
@@ -21,7 +23,14 @@ from workers.chat import generate_answer_task
 FINISHED = ("succeeded", "failed")
 
 
-def submit(user: User, message: str, session_id: int | None = None) -> tuple[ChatSession, Message, Task]:
+@dataclass(frozen=True)
+class Submitted:
+    task_id: str
+    session_id: int
+    message_id: int
+
+
+def submit(user: User, message: str, session_id: int | None = None) -> Submitted:
     """Store the user's message (in a new session when none is given) and queue the answer."""
     if session_id is None:
         session = chat_sessions.create_session(user, chat_sessions.title_from(message), commit=False)
@@ -29,13 +38,18 @@ def submit(user: User, message: str, session_id: int | None = None) -> tuple[Cha
         session = chat_sessions.get_session(user, session_id)
     # One transaction for session, question and task: the request's only round of writes.
     question = chat_sessions.add_message(session, "user", message, commit=False)
-    task = tasks.create_task(user.id, "chat")
+    db.session.flush()
+    # Read the ids before the commit expires the objects (each read after it is a SELECT).
+    submitted = Submitted(str(uuid.uuid4()), session.id, question.id)
+    tasks.create_task(user.id, "chat", task_id=submitted.task_id)
     try:
-        generate_answer_task.apply_async(args=[task.id, question.id], task_id=task.id)
+        generate_answer_task.apply_async(
+            args=[submitted.task_id, submitted.message_id], task_id=submitted.task_id
+        )
     except Exception:  # the broker is down: say so now rather than leave a task queued forever
-        tasks.mark_failed(task.id, "queue_unavailable", "The task queue is unavailable; try again.")
+        tasks.mark_failed(submitted.task_id, "queue_unavailable", "The task queue is unavailable; try again.")
         raise
-    return session, question, task
+    return submitted
 
 
 def wait_for(task_id: str, timeout: float) -> Task:

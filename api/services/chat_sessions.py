@@ -101,11 +101,9 @@ def add_message(
 
 
 def _save(commit: bool) -> None:
-    """Commit, or only flush (ids assigned) when the caller commits a larger unit itself."""
+    """Commit, unless the caller commits a larger unit of work itself."""
     if commit:
         db.session.commit()
-    else:
-        db.session.flush()
 
 
 def export(user: User, session_id: int, fmt: str) -> tuple[str, str, str]:

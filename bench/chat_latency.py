@@ -1,0 +1,258 @@
+"""POST /chat under load, beside a bare endpoint doing the same writes; then end-to-end answer latency.
+
+1. Accept path: 16 concurrent clients against gunicorn (2 workers x 8 threads).
+   Ours: POST /api/v1/chat (auth, validation, session + message + task rows in one
+   transaction, Celery publish) answering 202. Baseline, in the same server process:
+   a bare Flask route that inserts the same three rows in one transaction and pushes
+   a message onto a Redis list. No worker runs during this part.
+2. End to end: with a real worker, sequential short questions with `?wait=30`,
+   timed from the POST until the answer is back.
+
+Uses its own database (ragbot_bench) and Redis database 11.
+
+    python -m bench.chat_latency
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = Path(tempfile.mkdtemp(prefix="ragbot-bench-"))
+ENV = {
+    "APP_ENV": "test",
+    "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/ragbot_bench",
+    "REDIS_URL": "redis://127.0.0.1:6379/11",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/11",
+    "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/11",
+    "RATELIMIT_ENABLED": "false",
+    "INSTANCE_DIR": str(WORK),
+    "MAIL_SERVER": "",
+    "LOG_LEVEL": "WARNING",
+}
+os.environ.update(ENV)
+
+import psycopg2  # noqa: E402 - the environment must be set before the app is imported
+import redis  # noqa: E402
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from flask import Flask, jsonify  # noqa: E402
+
+from api import create_app  # noqa: E402
+from api.extensions.database import db  # noqa: E402
+from api.models import ChatSession, Message, Task, utcnow  # noqa: E402
+from bench.report import percentiles, print_table, write_results  # noqa: E402
+
+CLIENTS = 16
+REQUESTS_PER_CLIENT = 40
+QUESTIONS = 15
+
+
+def bench_app() -> Flask:
+    """The production app plus the bare baseline route, served by the same gunicorn."""
+    app = create_app()
+    bare_queue = redis.Redis.from_url(ENV["CELERY_BROKER_URL"])
+
+    def bare() -> tuple:
+        session_id = db.session.execute(
+            sa.insert(ChatSession)
+            .values(user_id=1, title="bench", created_at=utcnow(), updated_at=utcnow())
+            .returning(ChatSession.id)
+        ).scalar_one()
+        message_id = db.session.execute(
+            sa.insert(Message)
+            .values(
+                session_id=session_id, user_id=1, role="user", content="hi", sources=[], created_at=utcnow()
+            )
+            .returning(Message.id)
+        ).scalar_one()
+        task_id = str(uuid.uuid4())
+        db.session.execute(
+            sa.insert(Task).values(
+                id=task_id, user_id=1, kind="chat", state="queued", created_at=utcnow(), updated_at=utcnow()
+            )
+        )
+        db.session.commit()
+        bare_queue.lpush("bench-bare", json.dumps({"task_id": task_id, "message_id": message_id}))
+        return jsonify({"task_id": task_id, "session_id": session_id, "message_id": message_id}), 202
+
+    app.add_url_rule("/bench/bare", "bench_bare", bare, methods=["POST"])
+    return app
+
+
+def run(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env={**os.environ}, **kwargs)
+
+
+def prepare() -> dict[str, str]:
+    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS ragbot_bench WITH (FORCE)")
+        cur.execute("CREATE DATABASE ragbot_bench")
+    conn.close()
+    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    for command in (["db", "upgrade"], ["rag", "ingest", "docs_corpus"]):
+        assert run(["flask", "--app", "wsgi", *command], stdout=subprocess.DEVNULL).wait() == 0
+    from api.services import auth_tokens, users
+
+    with create_app().app_context():
+        user = users.create_user("bench", "bench@example.com", "bench password")
+        user.email_verified_at = utcnow()
+        db.session.commit()
+        token = auth_tokens.issue_token_pair(user)["access_token"]
+    redis.Redis.from_url(ENV["CELERY_BROKER_URL"]).delete("email")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def load(url: str, headers: dict[str, str], body: dict) -> tuple[list[float], float]:
+    samples: list[float] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with requests.Session() as http:
+            for _ in range(3):
+                http.post(url, headers=headers, json=body, timeout=30)
+            mine = []
+            for _ in range(REQUESTS_PER_CLIENT):
+                started = time.perf_counter()
+                response = http.post(url, headers=headers, json=body, timeout=30)
+                mine.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 202, response.text
+            with lock:
+                samples.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples, len(samples) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    headers = prepare()
+    port = 18080
+    server = run(
+        [
+            "gunicorn",
+            "bench.chat_latency:bench_app()",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    worker = None
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        bare, bare_rps = load(f"{base}/bench/bare", {}, {})
+        ours, ours_rps = load(f"{base}/api/v1/chat", headers, {"message": "How long is the return window?"})
+        queue = redis.Redis.from_url(ENV["CELERY_BROKER_URL"])
+        queue.delete("chat", "bench-bare")  # nobody will answer these
+
+        worker = run(
+            ["celery", "-A", "workers", "worker", "--concurrency=1", "--loglevel=WARNING"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        lines = (ROOT / "docs_corpus/eval/questions.jsonl").read_text().splitlines()
+        questions = [q["question"] for q in map(json.loads, lines) if q["document"]][:QUESTIONS]
+        requests.post(
+            f"{base}/api/v1/chat?wait=60", headers=headers, json={"message": questions[0]}, timeout=90
+        )
+        end_to_end, parts = [], []
+        for question in questions:
+            started = time.perf_counter()
+            response = requests.post(
+                f"{base}/api/v1/chat?wait=30", headers=headers, json={"message": question}, timeout=60
+            )
+            end_to_end.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.text
+            parts.append(response.json()["result"]["timings"])
+    finally:
+        server.terminate()
+        if worker:
+            worker.terminate()
+            worker.wait()
+        server.wait()
+
+    bare_p, ours_p, e2e_p = percentiles(bare), percentiles(ours), percentiles(end_to_end)
+    print_table(
+        f"POST at {CLIENTS} concurrent clients, {len(ours)} requests each side (ms)",
+        ["endpoint", "p50", "p95", "p99", "requests/s"],
+        [
+            [
+                "bare Flask: same 3 inserts + Redis push",
+                bare_p["p50"],
+                bare_p["p95"],
+                bare_p["p99"],
+                round(bare_rps),
+            ],
+            ["POST /api/v1/chat (202)", ours_p["p50"], ours_p["p95"], ours_p["p99"], round(ours_rps)],
+            [
+                "ratio bare/ours",
+                round(bare_p["p50"] / ours_p["p50"], 2),
+                "",
+                round(bare_p["p99"] / ours_p["p99"], 2),
+                round(ours_rps / bare_rps, 2),
+            ],
+        ],
+    )
+    mean = {
+        k: round(statistics.mean(t[k] for t in parts)) for k in ("queue_ms", "retrieval_ms", "generation_ms")
+    }
+    print_table(
+        f"End to end, {len(end_to_end)} short questions one at a time, embedded Gemma 3 270M (ms)",
+        ["measure", "p50", "p95", "mean queue", "mean retrieval", "mean generation"],
+        [
+            [
+                "POST -> succeeded",
+                e2e_p["p50"],
+                e2e_p["p95"],
+                mean["queue_ms"],
+                mean["retrieval_ms"],
+                mean["generation_ms"],
+            ]
+        ],
+    )
+    write_results(
+        "chat_latency",
+        {
+            "clients": CLIENTS,
+            "requests_per_side": len(ours),
+            "bare_ms": bare_p,
+            "chat_202_ms": ours_p,
+            "bare_requests_per_s": round(bare_rps, 1),
+            "chat_requests_per_s": round(ours_rps, 1),
+            "ratio_p50": round(bare_p["p50"] / ours_p["p50"], 3),
+            "ratio_p99": round(bare_p["p99"] / ours_p["p99"], 3),
+            "end_to_end_ms": e2e_p,
+            "end_to_end_mean_parts_ms": mean,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,15 @@ def wait_until_ready(client, user, document_id: int, timeout: float = 120) -> di
     return doc
 
 
+def upload_file(client, user, name: str, data: bytes):
+    return client.post(
+        "/api/v1/documents",
+        headers=user["headers"],
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
 def upload_text(client, user, title: str, content: str, **extra):
     return client.post(
         "/api/v1/documents", headers=user["headers"], json={"title": title, "content": content, **extra}
@@ -38,12 +47,7 @@ def ask(client, user, message: str) -> dict:
 
 def test_upload_ask_delete_ask_again(client, make_user):
     alice = make_user()
-    response = client.post(
-        "/api/v1/documents",
-        headers=alice["headers"],
-        data={"file": (io.BytesIO(f"# Quillfeather sensor\n\n{FACT}\n".encode()), "quillfeather.md")},
-        content_type="multipart/form-data",
-    )
+    response = upload_file(client, alice, "quillfeather.md", f"# Quillfeather sensor\n\n{FACT}\n".encode())
     assert response.status_code == 202, response.json
     document = response.json["document"]
     assert document["scope"] == "private" and document["status"] in ("queued", "indexing", "ready")
@@ -87,19 +91,9 @@ def test_private_documents_never_reach_another_user(client, make_user):
 
 def test_upload_limits_and_validation(client, make_user):
     alice = make_user()
-    exe = client.post(
-        "/api/v1/documents",
-        headers=alice["headers"],
-        data={"file": (io.BytesIO(b"MZ\x90\x00"), "tool.exe")},
-        content_type="multipart/form-data",
-    )
+    exe = upload_file(client, alice, "tool.exe", b"MZ\x90\x00")
     assert exe.status_code == 415 and exe.json["error"]["code"] == "unsupported_media_type"
-    big = client.post(
-        "/api/v1/documents",
-        headers=alice["headers"],
-        data={"file": (io.BytesIO(b"a" * (11 * 1024 * 1024)), "big.txt")},
-        content_type="multipart/form-data",
-    )
+    big = upload_file(client, alice, "big.txt", b"a" * (11 * 1024 * 1024))
     assert big.status_code == 413 and big.json["error"]["code"] == "payload_too_large"
     empty = upload_text(client, alice, "Empty", "   ")
     assert empty.status_code == 422
@@ -112,12 +106,7 @@ def test_upload_limits_and_validation(client, make_user):
 
 def test_an_unreadable_file_fails_with_a_reason(client, make_user):
     alice = make_user()
-    response = client.post(
-        "/api/v1/documents",
-        headers=alice["headers"],
-        data={"file": (io.BytesIO(b"%PDF-1.4 not really a pdf"), "broken.pdf")},
-        content_type="multipart/form-data",
-    )
+    response = upload_file(client, alice, "broken.pdf", b"%PDF-1.4 not really a pdf")
     doc = wait_until_ready(client, alice, response.json["document"]["id"])
     assert doc["status"] == "failed"
     assert "broken.pdf" in doc["error"]

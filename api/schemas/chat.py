@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import UtcDateTime
+from api.schemas.common import UtcDateTime, page_of
 
 TITLE = validate.Length(min=1, max=200)
 
@@ -51,14 +51,8 @@ class SessionDetailSchema(SessionSchema):
     messages = ma.fields.List(ma.fields.Nested(MessageSchema), metadata={"description": "oldest first"})
 
 
-class SessionPage(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(SessionSchema))
-    next_cursor = ma.fields.String(allow_none=True)
-
-
-class MessagePage(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(MessageSchema))
-    next_cursor = ma.fields.String(allow_none=True)
+SessionPage = page_of(SessionSchema)
+MessagePage = page_of(MessageSchema)
 
 
 class CreateSessionRequest(ma.Schema):

@@ -18,3 +18,11 @@ class UtcDateTime(ma.fields.DateTime):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(format="iso", **kwargs)
+
+
+def page_of(item: type[ma.Schema]) -> type[ma.Schema]:
+    """The list envelope of API.md: `{"items": [...], "next_cursor": "..." | null}`."""
+    return ma.Schema.from_dict(
+        {"items": ma.fields.List(ma.fields.Nested(item)), "next_cursor": ma.fields.String(allow_none=True)},
+        name=f"{item.__name__.removesuffix('Schema')}Page",
+    )

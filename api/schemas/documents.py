@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import UtcDateTime
+from api.schemas.common import UtcDateTime, page_of
 
 SCOPE = validate.OneOf(["global", "private"])
 
@@ -24,9 +24,7 @@ class DocumentAccepted(ma.Schema):
     task_id = ma.fields.String()
 
 
-class DocumentPage(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(DocumentSchema))
-    next_cursor = ma.fields.String(allow_none=True)
+DocumentPage = page_of(DocumentSchema)
 
 
 class TextDocumentRequest(ma.Schema):

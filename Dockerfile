@@ -9,7 +9,9 @@ RUN apt-get update \
 
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+# The CPU build of torch first, so sentence-transformers does not pull the CUDA one (GBs).
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+ && pip install -r requirements.txt
 COPY . .
 RUN useradd --create-home --uid 1000 app && mkdir -p /app/instance && chown -R app /app/instance
 USER app

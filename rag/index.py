@@ -84,38 +84,44 @@ class KnowledgeIndex:
     # ---- changes -------------------------------------------------------------------------
     def add(self, records: list[ChunkRecord], vectors: np.ndarray) -> None:
         """Add chunks (replacing any with the same chunk id)."""
+        self.update(records, vectors)
+
+    def remove_documents(self, document_ids: Iterable[int]) -> None:
+        self.update(remove_documents=document_ids)
+
+    def update(
+        self,
+        records: list[ChunkRecord] = (),
+        vectors: np.ndarray | None = None,
+        remove_documents: Iterable[int] = (),
+    ) -> None:
+        """Drop whole documents and add (or replace) chunks, rebuilding each index at most once."""
+        vectors = np.zeros((0, self.dimension), dtype=np.float32) if vectors is None else vectors
         if len(records) != len(vectors):
             raise ValueError("one vector per record")
         if vectors.size and vectors.shape[1] != self.dimension:
             raise ValueError(f"vectors have {vectors.shape[1]} dims, the index {self.dimension}")
-        self.remove_chunks({r.chunk_id for r in records} & {r.chunk_id for r in self.records})
+        doomed = set(remove_documents)
+        replaced = {r.chunk_id for r in records}
+        keep = np.array(
+            [r.document_id not in doomed and r.chunk_id not in replaced for r in self.records], dtype=bool
+        )
+        removed = not keep.all()
+        if removed:
+            self.records = [r for r, k in zip(self.records, keep, strict=True) if k]
+            self.vectors = self.vectors[keep]
+            self.owners = self.owners[keep]
+        if not removed and not len(records):
+            return
         self.records += records
         self.vectors = np.vstack([self.vectors, vectors.astype(np.float32)])
         self.owners = np.concatenate([self.owners, [r.owner_id for r in records]]).astype(np.int64)
-        if self.kind == "flat" and len(self) < HNSW_MIN_CHUNKS:
+        if not removed and self.kind == "flat" and len(self) < HNSW_MIN_CHUNKS:
             self._faiss.add(vectors.astype(np.float32))  # incremental: no rebuild of what was there
         else:
             self._rebuild_faiss()
+        # bm25s has no incremental update; re-indexing tokenised text is cheap next to embedding.
         self._rebuild_bm25()
-
-    def remove_documents(self, document_ids: Iterable[int]) -> int:
-        doomed = set(document_ids)
-        return self._keep([r.document_id not in doomed for r in self.records])
-
-    def remove_chunks(self, chunk_ids: Iterable[int]) -> int:
-        doomed = set(chunk_ids)
-        return self._keep([r.chunk_id not in doomed for r in self.records]) if doomed else 0
-
-    def _keep(self, mask: list[bool]) -> int:
-        removed = mask.count(False)
-        if removed:
-            keep = np.array(mask, dtype=bool)
-            self.records = [r for r, k in zip(self.records, mask, strict=True) if k]
-            self.vectors = self.vectors[keep]
-            self.owners = self.owners[keep]
-            self._rebuild_faiss()
-            self._rebuild_bm25()
-        return removed
 
     def _rebuild_faiss(self) -> None:
         if len(self) >= HNSW_MIN_CHUNKS:
@@ -128,7 +134,6 @@ class KnowledgeIndex:
         self._faiss = index
 
     def _rebuild_bm25(self) -> None:
-        # bm25s has no incremental update; re-indexing tokenised text is cheap next to embedding.
         if not self.records:
             self._bm25 = None
             return

@@ -21,8 +21,9 @@ from api.models import Chunk, Document
 from api.services import tasks
 from rag.answering import Answer, AnswerSettings
 from rag.chunking import Chunk as TextChunk
+from rag.chunking import embedding_text
 from rag.engine import Engine, EngineSettings
-from rag.index import GLOBAL_OWNER, ChunkRecord
+from rag.index import GLOBAL_OWNER, ChunkRecord, KnowledgeIndex
 from rag.parsing import SUPPORTED_EXTENSIONS, UnreadableDocument, media_type_for, parse_document
 from rag.prompting import Turn
 from rag.retrieval import Hit, Retriever
@@ -240,8 +241,6 @@ def rebuild_index() -> int:
     """Rebuild the index from the database, re-embedding chunks made by another model; returns the count."""
     eng = engine()
     model_id = eng.embedder.model_id
-    index = eng.store.load(model_id, eng.embedder.dimension)
-    index.remove_documents({r.document_id for r in index.records})
     query = (
         sa.select(Chunk, Document)
         .join(Document, Chunk.document_id == Document.id)
@@ -267,9 +266,10 @@ def rebuild_index() -> int:
             chunk.embedding, chunk.embedding_model = vector.tobytes(), model_id
             vectors[position[chunk.id]] = vector
         db.session.commit()
+    index = KnowledgeIndex(model_id, eng.embedder.dimension)  # saved as the next version
+    if records:
+        index.add(records, np.vstack(vectors))
     with eng.store.write_lock():
-        if records:
-            index.add(records, np.vstack(vectors))
         eng.store.save(index)
     return len(records)
 
@@ -336,9 +336,11 @@ def _update_index(
     with eng.store.write_lock():
         # Load under the lock: another process may have published a newer version.
         index = eng.store.load(eng.embedder.model_id, eng.embedder.dimension)
-        index.remove_documents(removed_documents)
-        for records, vectors in additions:
-            index.add(records, vectors)
+        index.update(
+            [r for records, _ in additions for r in records],
+            np.vstack([vectors for _, vectors in additions]) if additions else None,
+            remove_documents=removed_documents,
+        )
         eng.store.save(index)
 
 
@@ -348,6 +350,4 @@ def _record(document: Document, chunk: Chunk) -> ChunkRecord:
 
 
 def _embedding_text(chunk: Chunk) -> str:
-    from rag.chunking import embedding_text
-
     return embedding_text(chunk.heading_path, chunk.text)

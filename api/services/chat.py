@@ -56,33 +56,36 @@ def wait_for(task_id: str, timeout: float) -> Task:
     """The task once finished, or as it is when `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
     with TaskSubscription(task_id) as subscription:
-        while _fresh(task_id).state not in FINISHED:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        task = _fresh(task_id)
+        while task.state not in FINISHED and (remaining := deadline - time.monotonic()) > 0:
             event = subscription.next_event(min(remaining, 1.0))
-            if event and event["type"] in FINISHED:
-                break
-    return _fresh(task_id)
+            if _may_have_finished(event):
+                task = _fresh(task_id)
+    return task
 
 
 def stream_events(task_id: str, serialize: Callable[[Task], dict[str, Any]]) -> Iterator[str]:
     """Server-sent events: the tokens so far, then live ones, then `done` (or `error`) with the task.
 
     Correct whether the client connects before, during or after generation. The
-    task is read afresh each time: the worker is changing it meanwhile.
+    task row is read again only when an event or a quiet spell says it may have finished.
     """
     with TaskSubscription(task_id) as subscription:
-        while True:
-            task = _fresh(task_id)
-            replay = subscription.new_tokens()
-            if task.state in FINISHED:
-                yield from _finish(task, subscription.sent - len(replay), replay, serialize)
-                return
-            yield from iter_replayed(replay)
+        task = _fresh(task_id)
+        while task.state not in FINISHED:
+            yield from iter_replayed(subscription.new_tokens())
             event = subscription.next_event(current_app.config["SSE_HEARTBEAT_SECONDS"])
             if event is None:
                 yield heartbeat()
+            if _may_have_finished(event):
+                task = _fresh(task_id)
+        replay = subscription.new_tokens()
+        yield from _finish(task, subscription.sent - len(replay), replay, serialize)
+
+
+def _may_have_finished(event: dict[str, Any] | None) -> bool:
+    """A finish event, or a quiet spell: then the database is asked, in case an event was lost."""
+    return event is None or event["type"] in FINISHED
 
 
 def _finish(

@@ -10,14 +10,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 def generate_answer_task(task_id: str, message_id: int) -> None:
     # Imported here, not at the top: the API imports this module to queue the task,
     # and must not import the retrieval stack.
-    from api.services import chat_generation, tasks
-    from api.services.task_events import publish_finished
+    from api.services import chat_generation
 
     try:
         chat_generation.answer_question(task_id, message_id)
     except SoftTimeLimitExceeded:
-        tasks.mark_failed(task_id, "timeout", "Generating the answer took too long.")
-        publish_finished(task_id, "failed")
+        chat_generation.fail(task_id, "timeout", "Generating the answer took too long.")
 
 
 @shared_task

@@ -29,8 +29,7 @@ def answer_question(task_id: str, message_id: int) -> None:
         return
     question = db.session.get(Message, message_id)
     if question is None:  # the user deleted the session meanwhile
-        tasks.mark_failed(task_id, "gone", "The question was deleted before it was answered.")
-        publish_finished(task_id, "failed")
+        fail(task_id, "gone", "The question was deleted before it was answered.")
         return
     stored, answer = _stored_answer(task_id), None
     if stored is None:
@@ -43,14 +42,15 @@ def answer_question(task_id: str, message_id: int) -> None:
                 on_token=TokenPublisher(task_id).token,
             )
         except LLMUnavailable as error:
-            _fail(task_id, "llm_unavailable", str(error))
+            fail(task_id, "llm_unavailable", str(error))
             return
         stored = _store_answer(task_id, question, answer)
     tasks.mark_succeeded(task_id, _result(tasks.get_task(task_id), question, stored, answer))
     publish_finished(task_id, "succeeded")
 
 
-def _fail(task_id: str, code: str, message: str) -> None:
+def fail(task_id: str, code: str, message: str) -> None:
+    """Record the failure and tell waiting and streaming clients."""
     log.error("chat task %s failed: %s", task_id, message)
     tasks.mark_failed(task_id, code, message)
     publish_finished(task_id, "failed")

@@ -13,6 +13,8 @@ COPY requirements.txt .
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && pip install -r requirements.txt
 COPY . .
+# The project itself (editable, like `make install`): console scripts import it from any directory.
+RUN pip install --no-deps --no-build-isolation -e .
 RUN useradd --create-home --uid 1000 app && mkdir -p /app/instance && chown -R app /app/instance
 USER app
 

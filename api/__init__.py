@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api.commands import register_commands
-from api.config import DEV_SECRET, PROJECT_ROOT, load_config
+from api.config import PROJECT_ROOT, insecure_settings, load_config
 from api.errors import register_error_handlers
-from api.extensions import celery_app, cors, database, jwt, limiter, mail, openapi, redis
+from api.extensions import celery_app, cors, database, jwt, limiter, mail, openapi, redis, telemetry
 
-EXTENSIONS = (database, redis, celery_app, jwt, mail, limiter, cors, openapi)
+# telemetry first: it configures logging and times every request, whoever answers it.
+EXTENSIONS = (telemetry, database, redis, celery_app, jwt, mail, limiter, cors, openapi)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -21,12 +22,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config())
     app.config["PROJECT_ROOT"] = PROJECT_ROOT
     app.config.update(overrides or {})
-    _refuse_dev_secret_in_production(app)
-    logging.basicConfig(
-        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("bm25s", "faiss.loader", "sentence_transformers"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _refuse_insecure_settings(app)
+    # As in Flask's tutorial: local state (beat schedule, outbox, index, uploads) needs its folder.
+    Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1)
 
@@ -45,9 +43,10 @@ def _register_blueprints(app: Flask) -> None:
         app.extensions["api"].register_blueprint(blueprint)
 
 
-def _refuse_dev_secret_in_production(app: Flask) -> None:
-    if app.config["ENV_NAME"] == "production" and DEV_SECRET in (
-        app.config["SECRET_KEY"],
-        app.config["JWT_SECRET_KEY"],
-    ):
-        raise RuntimeError("Set SECRET_KEY (and JWT_SECRET_KEY) before running in production.")
+def _refuse_insecure_settings(app: Flask) -> None:
+    problems = insecure_settings(app.config)
+    if problems:
+        raise RuntimeError(
+            f"Refusing to start with APP_ENV={app.config['ENV_NAME']}: {'; '.join(problems)}. "
+            "Set random values (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+        )

@@ -9,10 +9,16 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values, load_dotenv
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# Values that have been published with the project: whoever read them could sign tokens.
+KNOWN_SECRETS = frozenset({DEV_SECRET, "change-me-to-a-long-random-string", "change-me"})
+KNOWN_FLOWER_LOGINS = frozenset({"admin:change-me", "admin:admin"})
+MIN_SECRET_BYTES = 32
+SAFE_FOR_DEFAULTS = ("development", "test")
+LOG_FORMATS = ("text", "json")
 
 # Tests set their whole environment themselves; a developer's .env must not leak into them.
 if os.environ.get("APP_ENV") != "test":
@@ -50,13 +56,50 @@ def redis_url() -> str:
     return env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def database_url(instance_dir: Path) -> str:
-    url = env_str("DATABASE_URL", f"sqlite:///{instance_dir / 'ragbot.db'}")
+def log_format() -> str:
+    """`text` or `json`; gunicorn's config reads it too, before any app exists."""
+    value = env_str("LOG_FORMAT", "text").lower()
+    if value not in LOG_FORMATS:
+        raise RuntimeError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {value!r}")
+    return value
+
+
+def database_url() -> str:
+    url = env_str("DATABASE_URL")
+    if not url:
+        raise RuntimeError(
+            "DATABASE_URL is not set: `make run` starts an embedded PostgreSQL "
+            "(`python -m api.local_stack COMMAND` runs COMMAND against it), or set DATABASE_URL."
+        )
     # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; the project ships psycopg2.
     for scheme in ("postgres://", "postgresql://"):
         if url.startswith(scheme):
             return "postgresql+psycopg2://" + url[len(scheme) :]
     return url
+
+
+def insecure_settings(config: dict) -> list[str]:
+    """Why these settings must not run outside development and test; empty when they may."""
+    if config["ENV_NAME"] in SAFE_FOR_DEFAULTS:
+        return []
+    published = KNOWN_SECRETS | _example_values("SECRET_KEY", "JWT_SECRET_KEY")
+    problems = []
+    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        value = config[name] or ""
+        if value in published or value.startswith("change-me"):
+            problems.append(f"{name} is a published placeholder")
+        elif len(value.encode()) < MIN_SECRET_BYTES:
+            problems.append(f"{name} is shorter than {MIN_SECRET_BYTES} bytes")
+    if config["FLOWER_BASIC_AUTH"] in KNOWN_FLOWER_LOGINS | _example_values("FLOWER_BASIC_AUTH"):
+        problems.append("FLOWER_BASIC_AUTH is a published placeholder")
+    return problems
+
+
+def _example_values(*names: str) -> frozenset[str]:
+    """The non-empty values `.env.example` gives these settings (it is public)."""
+    example = PROJECT_ROOT / ".env.example"
+    values = dotenv_values(example) if example.exists() else {}
+    return frozenset(v for name in names if (v := (values.get(name) or "").strip()))
 
 
 def load_config() -> dict:
@@ -66,12 +109,15 @@ def load_config() -> dict:
     return {
         "ENV_NAME": env_str("APP_ENV", "development"),
         "SECRET_KEY": secret_key,
+        "FLOWER_BASIC_AUTH": env_str("FLOWER_BASIC_AUTH"),
         "INSTANCE_DIR": str(instance_dir),
         "PUBLIC_BASE_URL": env_str("PUBLIC_BASE_URL", "http://localhost:8000").rstrip("/"),
         "PASSWORD_RESET_URL": env_str("PASSWORD_RESET_URL", "{base_url}/reset-password?token={token}"),
         "LOG_LEVEL": env_str("LOG_LEVEL", "INFO"),
+        # text (the default) | json: one JSON object per line, one line per request and per task
+        "LOG_FORMAT": log_format(),
         # Database
-        "SQLALCHEMY_DATABASE_URI": database_url(instance_dir),
+        "SQLALCHEMY_DATABASE_URI": database_url(),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # Redis: token blocklist, rate limits, pub/sub
         "REDIS_URL": redis_url(),
@@ -113,6 +159,13 @@ def load_config() -> dict:
         "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 10) * 1024 * 1024,
         "HISTORY_RETENTION_DAYS": env_int("HISTORY_RETENTION_DAYS", 30),
+        "TASK_RETENTION_DAYS": env_int("TASK_RETENTION_DAYS", 30),
+        "BACKUP_DIR": str(env_path("BACKUP_DIR", instance_dir / "backups")),
+        "BACKUP_KEEP": env_int("BACKUP_KEEP", 4),
+        # Tasks: the hard time limit (celery_config reads it too) and how often a message may
+        # come back after its worker died before it is given up
+        "TASK_TIME_LIMIT": env_int("TASK_TIME_LIMIT", 360),
+        "TASK_MAX_DELIVERIES": env_int("TASK_MAX_DELIVERIES", 3),
         # Retrieval and generation (workers and the `flask rag` CLI; never the API process)
         "INDEX_DIR": str(env_path("INDEX_DIR", instance_dir / "index")),
         "UPLOAD_DIR": str(env_path("UPLOAD_DIR", instance_dir / "uploads")),
@@ -123,14 +176,18 @@ def load_config() -> dict:
         "CHUNK_OVERLAP": env_int("CHUNK_OVERLAP", 32),
         "LLM_BACKEND": env_str("LLM_BACKEND", "llamacpp"),
         "LLM_MODEL_PATH": env_str("LLM_MODEL_PATH") or None,
+        # packaged GGUF when LLM_MODEL_PATH is empty: gemma3-270m | smollm2-135m
+        "LLM_MODEL": env_str("LLM_MODEL", "gemma3-270m"),
+        # extractive (quote the best evidence sentences) | generative (the LLM writes, checked)
+        "ANSWER_MODE": env_str("ANSWER_MODE", "extractive"),
         "LLM_CONTEXT": env_int("LLM_CONTEXT", 2048),
         "LLM_THREADS": env_int("LLM_THREADS", 2),
         "OLLAMA_HOST": env_str("OLLAMA_HOST", "http://127.0.0.1:11434"),
         "OLLAMA_MODEL": env_str("OLLAMA_MODEL", "llama3.2:1b"),
         "OLLAMA_TIMEOUT": float(env_str("OLLAMA_TIMEOUT", "120")),
-        "RETRIEVAL_TOP_K": env_int("RETRIEVAL_TOP_K", 2),
+        "RETRIEVAL_TOP_K": env_int("RETRIEVAL_TOP_K", 3),
         "RETRIEVAL_FUSION": env_str("RETRIEVAL_FUSION", "zscore"),
-        "RELEVANCE_THRESHOLD": float(env_str("RELEVANCE_THRESHOLD", "0.45")),
+        "RELEVANCE_THRESHOLD": float(env_str("RELEVANCE_THRESHOLD", "0.4")),
         "MAX_ANSWER_TOKENS": env_int("MAX_ANSWER_TOKENS", 192),
         "HISTORY_TURNS": env_int("HISTORY_TURNS", 6),
         # Load models when a worker process starts (off: on the first task, e.g. email-only workers)

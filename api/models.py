@@ -177,6 +177,10 @@ class Task(TimestampMixin, db.Model):
     user_id: Mapped[int] = mapped_column(
         sa.ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
     )
+    # A chat task holds the answer text in its result: it goes with its session.
+    session_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("chat_sessions.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     state: Mapped[str] = mapped_column(sa.String(16), default="queued", nullable=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JsonType)

@@ -8,9 +8,11 @@
 2. End to end: with a real worker, sequential short questions with `?wait=30`,
    timed from the POST until the answer is back.
 
-Uses its own database (ragbot_bench) and Redis database 11.
+Uses its own database (ragbot_bench) and Redis database 11 (BENCH_DATABASE_URL and
+BENCH_REDIS_URL name others).
 
-    python -m bench.chat_latency
+    python -m bench.chat_latency                 # both parts -> bench/results/chat_latency.json
+    python -m bench.chat_latency --end-to-end    # part 2 only -> bench/results/answer_latency.json
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = Path(tempfile.mkdtemp(prefix="ragbot-bench-"))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ragbot_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 ENV = {
     "APP_ENV": "test",
     "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
-    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/ragbot_bench",
-    "REDIS_URL": "redis://127.0.0.1:6379/11",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/11",
-    "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/11",
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "CELERY_BROKER_URL": REDIS_URL,
+    "CELERY_RESULT_BACKEND": REDIS_URL,
     "RATELIMIT_ENABLED": "false",
     "INSTANCE_DIR": str(WORK),
     "MAIL_SERVER": "",
@@ -95,11 +99,12 @@ def run(args: list[str], **kwargs) -> subprocess.Popen:
 
 
 def prepare() -> dict[str, str]:
-    conn = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    server, name = DATABASE_URL.rsplit("/", 1)
+    conn = psycopg2.connect(f"{server}/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS ragbot_bench WITH (FORCE)")
-        cur.execute("CREATE DATABASE ragbot_bench")
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
     redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
     for command in (["db", "upgrade"], ["rag", "ingest", "docs_corpus"]):
@@ -141,7 +146,7 @@ def load(url: str, headers: dict[str, str], body: dict) -> tuple[list[float], fl
     return samples, len(samples) / (time.perf_counter() - started)
 
 
-def main() -> None:
+def main(end_to_end_only: bool = False) -> None:
     headers = prepare()
     port = 18080
     server = run(
@@ -167,10 +172,13 @@ def main() -> None:
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
-        bare, bare_rps = load(f"{base}/bench/bare", {}, {})
-        ours, ours_rps = load(f"{base}/api/v1/chat", headers, {"message": "How long is the return window?"})
-        queue = redis.Redis.from_url(ENV["CELERY_BROKER_URL"])
-        queue.delete("chat", "bench-bare")  # nobody will answer these
+        if not end_to_end_only:
+            bare, bare_rps = load(f"{base}/bench/bare", {}, {})
+            ours, ours_rps = load(
+                f"{base}/api/v1/chat", headers, {"message": "How long is the return window?"}
+            )
+            queue = redis.Redis.from_url(ENV["CELERY_BROKER_URL"])
+            queue.delete("chat", "bench-bare")  # nobody will answer these
 
         worker = run(
             ["celery", "-A", "workers", "worker", "--concurrency=1", "--loglevel=WARNING"],
@@ -178,11 +186,14 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         lines = (ROOT / "docs_corpus/eval/questions.jsonl").read_text().splitlines()
-        questions = [q["question"] for q in map(json.loads, lines) if q["document"]][:QUESTIONS]
+        if end_to_end_only:  # every kind of question: answered, unanswered, off topic
+            questions = [q["question"] for q in map(json.loads, lines) if not q.get("history")][::3]
+        else:
+            questions = [q["question"] for q in map(json.loads, lines) if q["document"]][:QUESTIONS]
         requests.post(
             f"{base}/api/v1/chat?wait=60", headers=headers, json={"message": questions[0]}, timeout=90
         )
-        end_to_end, parts = [], []
+        end_to_end, parts, answers = [], [], []
         for question in questions:
             started = time.perf_counter()
             response = requests.post(
@@ -191,6 +202,7 @@ def main() -> None:
             end_to_end.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, response.text
             parts.append(response.json()["result"]["timings"])
+            answers.append(response.json()["result"])
     finally:
         server.terminate()
         if worker:
@@ -198,7 +210,32 @@ def main() -> None:
             worker.wait()
         server.wait()
 
-    bare_p, ours_p, e2e_p = percentiles(bare), percentiles(ours), percentiles(end_to_end)
+    e2e_p = percentiles(end_to_end)
+    mean = {
+        k: round(statistics.mean(t[k] for t in parts)) for k in ("queue_ms", "retrieval_ms", "generation_ms")
+    }
+    models = sorted({answer["model"] for answer in answers})
+    print_table(
+        f"End to end, {len(end_to_end)} questions one at a time, answered by {', '.join(models)} (ms)",
+        ["measure", "p50", "p95", "mean queue", "mean retrieval", "mean generation"],
+        [
+            [
+                "POST -> succeeded",
+                e2e_p["p50"],
+                e2e_p["p95"],
+                mean["queue_ms"],
+                mean["retrieval_ms"],
+                mean["generation_ms"],
+            ]
+        ],
+    )
+    if end_to_end_only:
+        write_results(
+            "answer_latency",
+            {"questions": len(end_to_end), "models": models, "end_to_end_ms": e2e_p, "mean_parts_ms": mean},
+        )
+        return
+    bare_p, ours_p = percentiles(bare), percentiles(ours)
     print_table(
         f"POST at {CLIENTS} concurrent clients, {len(ours)} requests each side (ms)",
         ["endpoint", "p50", "p95", "p99", "requests/s"],
@@ -220,23 +257,6 @@ def main() -> None:
             ],
         ],
     )
-    mean = {
-        k: round(statistics.mean(t[k] for t in parts)) for k in ("queue_ms", "retrieval_ms", "generation_ms")
-    }
-    print_table(
-        f"End to end, {len(end_to_end)} short questions one at a time, embedded Gemma 3 270M (ms)",
-        ["measure", "p50", "p95", "mean queue", "mean retrieval", "mean generation"],
-        [
-            [
-                "POST -> succeeded",
-                e2e_p["p50"],
-                e2e_p["p95"],
-                mean["queue_ms"],
-                mean["retrieval_ms"],
-                mean["generation_ms"],
-            ]
-        ],
-    )
     write_results(
         "chat_latency",
         {
@@ -255,4 +275,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(end_to_end_only="--end-to-end" in sys.argv[1:])

@@ -1,7 +1,7 @@
 """Ingestion: chunks per second through our pipeline vs raw `model.encode` on the same chunk texts.
 
 Our pipeline = parse + token-aware chunking + embedding + FAISS/BM25 index + atomic save,
-over the shipped corpus (docs_corpus/), batched as `knowledge.ingest_files` batches it.
+over the shipped corpus (docs_corpus/), batched as `workers.knowledge.ingestion.ingest_files` batches it.
 The database write is left out.
 
     python -m bench.ingest_throughput
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from api.services.knowledge import ENCODE_GROUP
 from bench.report import print_table, write_results
 from rag.chunking import Chunker
 from rag.embeddings import Embedder
 from rag.index import GLOBAL_OWNER, ChunkRecord, IndexStore, KnowledgeIndex
 from rag.parsing import parse_document
+from workers.knowledge.ingestion import ENCODE_GROUP
 
 CORPUS = Path(__file__).resolve().parent.parent / "docs_corpus"
 

@@ -1,4 +1,14 @@
-"""Retrieve, decide whether the knowledge base covers the question, generate, cite."""
+"""Retrieve, select the evidence, decide whether it answers the question, answer, cite.
+
+1. Retrieval runs on the conversation (`rag.conversation`): a follow-up carries its topic.
+2. The best chunks are split into sentences and ranked as evidence (`rag.evidence`).
+3. Off topic (no chunk near the question) or unanswered (key terms or the asked-for kind
+   of thing absent from the evidence): an honest notice, `grounded=False`, no sources,
+   the closest passages as `related`.
+4. An answer: the best evidence sentences quoted with citations ("extractive"), or a
+   generated answer from those sentences ("generative") kept only when every number and
+   name in it is found in them (`rag.grounding`); otherwise the quoted evidence replaces it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +16,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.citations import CitationFilter, attribute
-from rag.llm.base import Completion, GenerationSettings, LLMBackend, TokenCallback, Usage
-from rag.prompting import NO_ANSWER_NOTICE, STOP, PromptParts, Source, Turn, render_completion_prompt
+from rag.citations import CitationFilter, attribute, clean_citations
+from rag.conversation import retrieval_query
+from rag.evidence import (
+    AnswerabilitySettings,
+    Evidence,
+    EvidenceSelector,
+    EvidenceSettings,
+    Verdict,
+    judge,
+    rank,
+)
+from rag.grounding import unsupported_claims
+from rag.llm.base import GenerationSettings, LLMBackend, TokenCallback, Usage
+from rag.prompting import NO_ANSWER_NOTICE, NOT_IN_DOCUMENTS_NOTICE, STOP, PromptParts, Source, Turn
 from rag.retrieval import Hit, Retriever
+from rag.text import words
 
 SNIPPET_CHARS = 300
+MODES = ("extractive", "generative")
+EXTRACTIVE_MODEL = "extractive"
 HitFilter = Callable[[list[Hit]], list[Hit]]
 
 
@@ -22,8 +46,12 @@ class CitedSource:
 
     @property
     def snippet(self) -> str:
-        text = self.hit.record.text
-        return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        return snippet(self.hit)
+
+
+def snippet(hit: Hit) -> str:
+    text = hit.record.text
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
 @dataclass(frozen=True)
@@ -34,22 +62,56 @@ class Answer:
     model: str
     usage: Usage
     timings: dict[str, float] = field(default_factory=dict)
+    related: list[Hit] = field(default_factory=list)  # when not grounded: the closest passages
+    context: list[str] = field(default_factory=list)  # the texts the answer was made from
+    method: str = "extractive"  # "extractive" | "generated" | "replaced" | "abstained" | "off_topic"
+    rejected: str = ""  # a generated answer that failed the grounding check, for the logs
+    reason: str = ""  # why the documents were judged not to answer
 
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    top_k: int = 2  # more sources confuse the 270M model (README, "Answer quality")
-    relevance_threshold: float = 0.45  # cosine of the best chunk; below it nothing is "on topic"
-    max_tokens: int = 192
+    top_k: int = 3  # chunks whose sentences compete as evidence
+    relevance_threshold: float = 0.4  # best chunk's cosine; below it nothing is "on topic"
+    # Whether a sentence's cosine may also put a question on topic, when it shares a word with it
+    # (a short sentence alone, "Europe team (Berlin): December 24, 25, 26, and 31", comes near anything).
+    sentence_gate: bool = True
+    max_tokens: int = 96
     temperature: float = 0.0
     history_turns: int = 6
+    mode: str = "extractive"  # "extractive" | "generative" (README, "Retrieval and answer quality")
+    # Fitted on the fit halves (bench/answer_tuning.py): most gold answers contained at a mean of
+    # at most 38 words.
+    quoted_sentences: int = 3  # at most, in an extractive answer
+    second_sentence_margin: float = 0.2  # a further sentence is quoted when it scores this close
+    max_answer_words: int = 60
+    prompt_sentences: int = 4  # evidence sentences a generator is given
+    evidence: EvidenceSettings = field(default_factory=EvidenceSettings)
+    answerability: AnswerabilitySettings = field(default_factory=AnswerabilitySettings)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """An answer before it is streamed: text with [n] markers and the hits they number."""
+
+    text: str
+    hits: list[Hit]
+    model: str
+    usage: Usage
+    method: str
+    rejected: str = ""
 
 
 class Answerer:
-    def __init__(self, retriever: Retriever, llm: LLMBackend, settings: AnswerSettings | None = None) -> None:
+    def __init__(
+        self, retriever: Retriever, llm: LLMBackend | None, settings: AnswerSettings | None = None
+    ) -> None:
         self.retriever = retriever
         self.llm = llm
         self.settings = settings or AnswerSettings()
+        if self.settings.mode not in MODES:
+            raise ValueError(f"unknown answer mode {self.settings.mode!r}; choose one of {MODES}")
+        self.selector = EvidenceSelector(retriever.embedder.encode, self.settings.evidence)
 
     def answer(
         self,
@@ -60,72 +122,160 @@ class Answerer:
         keep: HitFilter | None = None,
     ) -> Answer:
         started = time.perf_counter()
-        hits = self.relevant_hits(question, owner_id, keep)
+        history = (history or [])[-self.settings.history_turns :]
+        query = retrieval_query(question, history)
+        vector = self.retriever.embedder.encode_query(query)
+        hits = self.retrieve(query, owner_id, keep, vector)
         retrieved = time.perf_counter()
-        citations = CitationFilter(len(hits), on_token)
-        if not hits:
-            completion = self._fallback(citations.feed)
-        else:
-            parts = self._fit_to_context(
-                PromptParts(
-                    question=question,
-                    sources=[Source(n, h.record.title, h.record.text) for n, h in enumerate(hits, 1)],
-                    history=(history or [])[-self.settings.history_turns :],
-                )
+        focus = question if query != question else None
+        found = self.selector.candidates(query, hits, self._frequencies, vector, focus) if hits else []
+        evidence = rank(found, self.settings.evidence)
+        if not on_topic(hits, evidence, self.settings):
+            return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, retrieved)
+        verdict = judge(query, evidence, hits, self.settings.answerability, self._frequencies)
+        if not verdict.answerable:
+            return self._abstain(
+                NOT_IN_DOCUMENTS_NOTICE, hits, _explain(verdict), on_token, started, retrieved
             )
-            hits = hits[: len(parts.sources)]
-            citations.source_count = len(hits)
-            generation = GenerationSettings(self.settings.max_tokens, self.settings.temperature, tuple(STOP))
-            completion = self.llm.generate(parts, generation, citations.feed)
-        citations.close()
-        if hits and not citations.cited:
-            source = attribute(citations.text, [h.record.text for h in hits])
-            if source is not None:
-                citations.feed(f" [{source}]")
-                citations.close()
-        if not citations.text:  # the model said nothing at all
-            citations.feed(NO_ANSWER_NOTICE)
-            citations.close()
-        text = citations.text
-        # The cited sources; when no source can be named, every source the model was given.
-        numbers = citations.cited or list(range(1, len(hits) + 1))
-        finished = time.perf_counter()
-        return Answer(
-            text=text,
-            grounded=bool(hits),
-            sources=[CitedSource(n, hits[n - 1]) for n in numbers],
-            model=completion.model,
-            usage=completion.usage,
-            timings={
-                "retrieval_ms": round((retrieved - started) * 1000, 1),
-                "generation_ms": round((finished - retrieved) * 1000, 1),
-            },
+        draft = self._extract(evidence)
+        if self.settings.mode == "generative" and self.llm is not None:
+            draft = self._generate(question, history, evidence, draft)
+        return self._deliver(draft, hits, on_token, started, retrieved)
+
+    def retrieve(
+        self, query: str, owner_id: int | None = None, keep: HitFilter | None = None, vector=None
+    ) -> list[Hit]:
+        """The top chunks; `keep` drops hits the caller knows are stale."""
+        hits = self.retriever.search(
+            query, self.settings.top_k * (2 if keep else 1), owner_id, query_vector=vector
         )
+        return (keep(hits) if keep else hits)[: self.settings.top_k]
 
     def relevant_hits(
         self, question: str, owner_id: int | None = None, keep: HitFilter | None = None
     ) -> list[Hit]:
-        """The top chunks, if the best of them is on topic; `keep` drops hits the caller knows are stale."""
-        hits = self.retriever.search(question, self.settings.top_k * (2 if keep else 1), owner_id)
-        hits = (keep(hits) if keep else hits)[: self.settings.top_k]
+        """The top chunks if the best of them is on topic, else none."""
+        hits = self.retrieve(question, owner_id, keep)
         if not hits or max(h.similarity for h in hits) < self.settings.relevance_threshold:
             return []
         return hits
 
-    def _fallback(self, on_token: TokenCallback | None) -> Completion:
-        # The embedded base model cannot be trusted to admit ignorance, so the notice is fixed.
-        if on_token:
-            on_token(NO_ANSWER_NOTICE)
-        return Completion(NO_ANSWER_NOTICE, Usage(0, 0), self.llm.model)
+    def _frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
+        return self.retriever.index().document_frequencies(stems)
 
-    def _fit_to_context(self, parts: PromptParts) -> PromptParts:
-        """Drop the oldest turns, then the weakest sources, until the prompt fits the context."""
-        budget = self.llm.context_size - self.settings.max_tokens
-        while self.llm.count_tokens(render_completion_prompt(parts)) > budget:
-            if parts.history:
-                parts = PromptParts(parts.question, parts.sources, parts.history[1:])
-            elif len(parts.sources) > 1:
-                parts = PromptParts(parts.question, parts.sources[:-1], parts.history)
-            else:
-                break
-        return parts
+    # ---- drafts ---------------------------------------------------------------------------------
+    def _extract(self, evidence: list[Evidence]) -> Draft:
+        text, hits = quote(evidence, self.settings)
+        return Draft(text, hits, EXTRACTIVE_MODEL, Usage(0, 0), "extractive")
+
+    def _generate(self, question: str, history: list[Turn], evidence: list[Evidence], quoted: Draft) -> Draft:
+        """A generated answer from the best evidence, or the quoted evidence when it states anything else."""
+        best = evidence[: self.settings.prompt_sentences]
+        hits = list(dict.fromkeys(e.hit for e in best))
+        sources = [
+            Source(n, hit.record.title, " ".join(e.sentence for e in best if e.hit == hit))
+            for n, hit in enumerate(hits, 1)
+        ]
+        settings = GenerationSettings(self.settings.max_tokens, self.settings.temperature, tuple(STOP))
+        completion = self.llm.generate(PromptParts(question, sources, history), settings)
+        text, cited = clean_citations(completion.text.strip(), len(hits))
+        # The model saw each source's title too ("Aerolume Hub and Outdoor Guide").
+        problems = unsupported_claims(text, [f"{s.title} {s.text}" for s in sources]) if text else ["(empty)"]
+        if problems or not words(text):
+            return Draft(quoted.text, quoted.hits, completion.model, completion.usage, "replaced", text)
+        if not cited:
+            source = attribute(text, [s.text for s in sources])
+            text = f"{text} [{source}]" if source else f"{text} [1]"
+        return Draft(text, hits, completion.model, completion.usage, "generated")
+
+    # ---- delivery -------------------------------------------------------------------------------
+    def _deliver(
+        self, draft: Draft, hits: list[Hit], on_token: TokenCallback | None, started: float, retrieved: float
+    ) -> Answer:
+        # The whole answer is checked before anyone sees it, then sent as one piece.
+        citations = CitationFilter(len(draft.hits), on_token)
+        citations.feed(draft.text)
+        citations.close()
+        numbers = citations.cited or list(range(1, len(draft.hits) + 1))
+        return Answer(
+            text=citations.text,
+            grounded=True,
+            sources=[CitedSource(n, draft.hits[n - 1]) for n in numbers],
+            model=draft.model,
+            usage=draft.usage,
+            timings=_timings(started, retrieved),
+            context=[f"{h.record.title}\n{h.record.heading_path}\n{h.record.text}" for h in hits],
+            method=draft.method,
+            rejected=draft.rejected,
+        )
+
+    def _abstain(
+        self,
+        notice: str,
+        related: list[Hit],
+        reason: str,
+        on_token: TokenCallback | None,
+        started: float,
+        retrieved: float,
+    ) -> Answer:
+        if on_token:
+            on_token(notice)
+        model = (
+            self.llm.model
+            if self.llm is not None and self.settings.mode == "generative"
+            else EXTRACTIVE_MODEL
+        )
+        return Answer(
+            text=notice,
+            grounded=False,
+            sources=[],
+            model=model,
+            usage=Usage(0, 0),
+            timings=_timings(started, retrieved),
+            related=related,
+            method="abstained" if related else "off_topic",
+            reason=reason,
+        )
+
+
+def on_topic(hits: list[Hit], evidence: list[Evidence], settings: AnswerSettings) -> bool:
+    """Whether anything retrieved is near the question: the best chunk (or the best sentence alone)."""
+    return (
+        nearest_similarity(hits, evidence if settings.sentence_gate else []) >= settings.relevance_threshold
+    )
+
+
+def nearest_similarity(hits: list[Hit], evidence: list[Evidence]) -> float:
+    return max([h.similarity for h in hits] + [e.cosine for e in evidence if e.overlap > 0], default=0.0)
+
+
+def quote(evidence: list[Evidence], settings: AnswerSettings) -> tuple[str, list[Hit]]:
+    """The best evidence sentence, and the next ones that score nearly as well and fit, with [n]
+    citations; returns the text and the hits it numbers."""
+    chosen = [evidence[0]]
+    for candidate in evidence[1 : settings.quoted_sentences]:
+        length = sum(len(words(e.sentence)) for e in chosen) + len(words(candidate.sentence))
+        close = candidate.score >= evidence[0].score - settings.second_sentence_margin
+        if close and length <= settings.max_answer_words:
+            chosen.append(candidate)
+    hits: list[Hit] = []
+    parts = []
+    for e in chosen:
+        if e.hit not in hits:
+            hits.append(e.hit)
+        parts.append(f"{e.sentence} [{hits.index(e.hit) + 1}]")
+    return " ".join(parts), hits
+
+
+def _explain(verdict: Verdict) -> str:
+    return (
+        f"{verdict.reason}: {', '.join(verdict.missing_terms)}" if verdict.missing_terms else verdict.reason
+    )
+
+
+def _timings(started: float, retrieved: float) -> dict[str, float]:
+    finished = time.perf_counter()
+    return {
+        "retrieval_ms": round((retrieved - started) * 1000, 1),
+        "generation_ms": round((finished - retrieved) * 1000, 1),
+    }

@@ -26,6 +26,7 @@ class EngineSettings:
     search_threads: int = 1
     llm_backend: str = "llamacpp"
     llm_model_path: str | None = None
+    llm_model: str = "gemma3-270m"  # a packaged GGUF model, used when llm_model_path is None
     llm_context: int = 2048
     llm_threads: int = 2
     ollama_host: str = "http://127.0.0.1:11434"
@@ -69,16 +70,25 @@ class Engine:
                 "ollama", host=s.ollama_host, model=s.ollama_model, timeout=s.ollama_timeout
             )
         return create_backend(
-            s.llm_backend, model_path=s.llm_model_path, context_size=s.llm_context, threads=s.llm_threads
+            s.llm_backend,
+            model_path=s.llm_model_path,
+            context_size=s.llm_context,
+            threads=s.llm_threads,
+            packaged_model=s.llm_model,
         )
+
+    @property
+    def generates(self) -> bool:
+        """Whether answers are generated (an LLM is needed) rather than quoted from the evidence."""
+        return self.settings.answer.mode == "generative"
 
     @cached_property
     def answerer(self) -> Answerer:
-        return Answerer(self.retriever, self.llm, self.settings.answer)
+        return Answerer(self.retriever, self.llm if self.generates else None, self.settings.answer)
 
     def warm_up(self) -> None:
         """Load the models and the index now rather than on the first request."""
         self.embedder.encode_query("warm up")
         self.live_index()
-        if hasattr(self.llm, "load"):
+        if self.generates and hasattr(self.llm, "load"):
             self.llm.load()

@@ -152,13 +152,17 @@ class KnowledgeIndex:
         """Top rows by cosine similarity, among allowed rows only."""
         if not len(self) or not allowed.any():
             return []
-        selector = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(np.packbits(allowed, bitorder="little")))
+        # The selector keeps only a raw pointer to the bitmap: the array must stay referenced
+        # until the search is over, or FAISS reads freed memory (other users' rows slip through).
+        bitmap = np.packbits(allowed, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(self), faiss.swig_ptr(bitmap))
         params = (
             faiss.SearchParametersHNSW(sel=selector, efSearch=max(128, k))
             if self.kind == "hnsw"
             else faiss.SearchParameters(sel=selector)
         )
         scores, rows = self._faiss.search(query.reshape(1, -1).astype(np.float32), k, params=params)
+        del bitmap  # only now may it go
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
 
     def bm25_search(self, query: str, k: int, allowed: np.ndarray) -> list[tuple[int, float]]:
@@ -171,6 +175,14 @@ class KnowledgeIndex:
             tokens, k=min(k, len(self)), weight_mask=allowed.astype(np.float32), show_progress=False
         )
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+
+    def document_frequencies(self, stems: list[str]) -> tuple[dict[str, int], int]:
+        """How many chunks hold each stem (BM25's own counts), and how many chunks there are."""
+        if self._bm25 is None:
+            return {}, len(self)
+        vocabulary, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
+        found = {stem: vocabulary[stem] for stem in stems if stem in vocabulary}
+        return {stem: int(indptr[i + 1] - indptr[i]) for stem, i in found.items()}, len(self)
 
     # ---- persistence ---------------------------------------------------------------------
     def save_to(self, directory: Path) -> None:

@@ -19,6 +19,8 @@ NO_SOURCES_INSTRUCTIONS = (
     "then offer brief general help if you can."
 )
 NO_ANSWER_NOTICE = "The knowledge base has no information on this."
+# On topic, but the evidence lacks what was asked (a price, a date, a product never mentioned).
+NOT_IN_DOCUMENTS_NOTICE = "The documents don't say."
 
 # A fixed worked example: it teaches the base model the format and citation style,
 # and as an unchanging prompt prefix its KV cache is reused across requests.

@@ -86,6 +86,8 @@ class Retriever:
             ranked = self._reciprocal_rank_fusion(dense, lexical)
         else:
             ranked = self._zscore_fusion(dense, lexical)
+        # Defence in depth: both searches filter by owner already; nothing else may come through.
+        ranked = [(row, score) for row, score in ranked if allowed[row]]
         similarities = index.vectors[[row for row, _ in ranked[:k]]] @ vector if ranked else []
         return [
             Hit(index.records[row], score, float(similarity))

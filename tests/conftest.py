@@ -51,9 +51,9 @@ def reset_state(app) -> None:
         db.session.execute(db.text(f"TRUNCATE {tables} RESTART IDENTITY"))
         db.session.execute(db.text("DELETE FROM users"))
         db.session.commit()
-        from api.services import knowledge
+        from workers.knowledge.index_sync import drop_deleted_documents
 
-        knowledge.drop_deleted_documents()
+        drop_deleted_documents()
     services.flush_redis(TEST_ENV["REDIS_URL"])
 
 
@@ -83,7 +83,7 @@ def mailbox(smtp_server: services.SmtpServer) -> services.Mailbox:
 
 @pytest.fixture(scope="session")
 def worker(database: None, smtp_server: services.SmtpServer) -> Iterator[services.WorkerProcess]:
-    """A real Celery worker process consuming every queue."""
+    """The Procfile's worker process, consuming every queue."""
     services.flush_redis(TEST_ENV["CELERY_BROKER_URL"])
     process = services.WorkerProcess(dict(os.environ), SESSION_DIR / "worker.log")
     process.start(create_app().extensions["celery"])
@@ -107,10 +107,10 @@ CORPUS_DIR = services.PROJECT_ROOT / "docs_corpus"
 @pytest.fixture(scope="session")
 def knowledge_base(database: None) -> None:
     """The shipped corpus, ingested once per test session with the real embedding model."""
-    from api.services import knowledge
+    from workers.knowledge.ingestion import files_under, ingest_files
 
     with create_app().app_context():
-        outcomes = knowledge.ingest_files(knowledge.files_under([CORPUS_DIR]))
+        outcomes = ingest_files(files_under([CORPUS_DIR]))
     assert all(o.status in ("added", "unchanged") for o in outcomes), outcomes
 
 

@@ -57,12 +57,20 @@ def test_environment(smtp_port: int, instance_dir: Path) -> dict[str, str]:
     }
 
 
-def recreate_database() -> None:
+def drop_database(name: str) -> None:
     conn = psycopg2.connect(PG_ADMIN_URL)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{TEST_DB_NAME}"')
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def recreate_database(name: str = TEST_DB_NAME) -> None:
+    drop_database(name)
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
 
 
@@ -134,52 +142,58 @@ def link_in(message: email.message.EmailMessage) -> str:
     return match.group(0)
 
 
-def spawn(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    """Start `python -m <args>` from the project root, as operators do, logging to a file.
+def procfile_command(process: str) -> str:
+    """The command line the Procfile gives `process` (honcho runs it through a shell)."""
+    for line in (PROJECT_ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            return command.strip()
+    raise KeyError(f"no {process!r} process in the Procfile")
+
+
+def console_scripts_first(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this interpreter's console scripts (celery, gunicorn, flask) first on PATH."""
+    return {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+
+
+def spawn(command: str, log_path: Path, env: dict[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.Popen:
+    """Run a shell command line as operators type it, logging to a file.
 
     In its own process group, so a test can kill it with all its children at once.
     """
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", *args],
-            cwd=PROJECT_ROOT,
-            env=env,
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env={**console_scripts_first(env), "PYTHONUNBUFFERED": "1"},  # logs complete when read
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
 
-class WorkerProcess:
-    """`celery -A workers worker` as its own process, the way operators start it."""
+def start_procfile_process(process: str, log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A process of the Procfile, started with the Procfile's own command line."""
+    return spawn(procfile_command(process), log_path, env)
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str = "worker1") -> None:
-        self.env = env
+
+class WorkerProcess:
+    """The Procfile's `worker` process, configured through the environment as operators do."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = {**env, "WORKER_CONCURRENCY": "1"}
         self.log_path = log_path
-        self.name = name
         self.process: subprocess.Popen | None = None
 
-    def start(self, celery_app, timeout: float = 60) -> None:
-        self.process = spawn(
-            [
-                "celery",
-                "-A",
-                "workers",
-                "worker",
-                "--loglevel=INFO",
-                "--concurrency=1",
-                f"--hostname={self.name}@%h",
-            ],
-            self.log_path,
-            self.env,
-        )
+    def start(self, celery_app, timeout: float = 90) -> None:
+        self.process = start_procfile_process("worker", self.log_path, self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited; see {self.log_path}")
-            replies = celery_app.control.ping(timeout=0.5)
-            if any(self.name in name for reply in replies for name in reply):
+            if celery_app.control.ping(timeout=0.5):
                 return
+        self.kill()
         raise RuntimeError(f"worker did not answer within {timeout}s; see {self.log_path}")
 
     def kill(self) -> None:
@@ -189,25 +203,21 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
 
 
 @contextlib.contextmanager
 def gunicorn(log_path: Path, threads: int = 4, **env: str) -> Iterator[str]:
-    """`gunicorn wsgi:app` on a free port, as in production; yields its base URL once it answers."""
+    """The Procfile's `api` process (gunicorn) on a free port; yields its base URL once it answers."""
     import requests
 
     port = free_port()
-    server = spawn(
-        ["gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads)],
-        log_path,
-        {**os.environ, **env},
-    )
+    settings = {"API_BIND": f"127.0.0.1:{port}", "API_WORKERS": "1", "API_THREADS": str(threads)}
+    server = start_procfile_process("api", log_path, {**os.environ, **settings, **env})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -215,11 +225,11 @@ def gunicorn(log_path: Path, threads: int = 4, **env: str) -> Iterator[str]:
             try:
                 if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still importing the app
                 pass
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
         yield base
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)

@@ -54,8 +54,9 @@ def test_a_covered_question_is_answered_with_a_source_holding_the_fact(client, m
     assert result["grounded"] is True
     assert result["answer"]
     assert any("45 days" in source["snippet"] for source in result["sources"])
+    assert "45 days" in result["answer"]  # the answer states the fact, quoted from its source
+    assert result["related"] == []
     assert {"queue_ms", "retrieval_ms", "generation_ms", "total_ms"} <= set(result["timings"])
-    assert result["usage"]["completion_tokens"] > 0
     stored = client.get(f"/api/v1/sessions/{result['session_id']}", headers=alice["headers"]).json
     assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
     assert stored["messages"][1]["content"] == result["answer"]
@@ -69,7 +70,20 @@ def test_a_question_outside_the_knowledge_base_gets_the_fallback(client, make_us
     result = ask(client, alice, OFF_TOPIC, wait=60).json["result"]
     assert result["grounded"] is False
     assert result["sources"] == []
+    assert result["related"] == []  # nothing in the knowledge base is near a question off its topic
     assert "knowledge base has no information" in result["answer"]
+
+
+def test_a_fact_the_documents_lack_is_not_invented_and_the_closest_passages_come_with_it(client, make_user):
+    alice = make_user()
+    result = ask(client, alice, "How heavy is the Aerolume Hub?", wait=60).json["result"]
+    assert result["grounded"] is False
+    assert result["sources"] == []
+    assert result["answer"] == "The documents don't say."
+    assert result["related"] and {"document_id", "title", "chunk_id", "snippet", "score"} <= set(
+        result["related"][0]
+    )
+    assert any("Hub" in passage["title"] or "Hub" in passage["snippet"] for passage in result["related"])
 
 
 def test_without_wait_the_api_answers_202_at_once(client, make_user):

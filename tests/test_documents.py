@@ -59,7 +59,7 @@ def test_upload_ask_delete_ask_again(client, make_user):
     question = "What is the Zorblatt calibration constant of the Quillfeather sensor?"
     answer = ask(client, alice, question)
     assert answer["grounded"] is True
-    assert any(s["document_id"] == document["id"] for s in answer["sources"])
+    assert any(s["document_id"] == document["id"] for s in answer["sources"]), answer
 
     assert client.delete(f"/api/v1/documents/{document['id']}", headers=alice["headers"]).status_code == 204
     assert client.get(f"/api/v1/documents/{document['id']}", headers=alice["headers"]).status_code == 404

@@ -1,5 +1,5 @@
-"""Celery tasks, one module per queue. `celery -A workers ...` loads the app from `workers.celery`.
+"""Celery tasks, one module per queue; `celery -A workers ...` loads the app from `workers.celery`.
 
-This package's `__init__` stays empty so the API process can import task
-modules (to call `.delay()`) without building a second Flask app.
+`workers.knowledge` is the worker-side orchestration the tasks call. The API
+process never imports this package: it sends tasks by name (`api/services/queue.py`).
 """

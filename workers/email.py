@@ -25,3 +25,8 @@ def send_verification_email(user_id: int) -> bool:
 @shared_task(**RETRY)
 def send_password_reset_email(user_id: int) -> bool:
     return emails.send_password_reset_email(user_id)
+
+
+@shared_task(**RETRY)
+def send_activity_report(admin_id: int, report: dict) -> bool:
+    return emails.send_activity_report(admin_id, report)

@@ -1,4 +1,4 @@
-"""`maintenance` queue: housekeeping scheduled by beat (see `beat_schedule` in celery_config)."""
+"""`maintenance` queue: housekeeping jobs scheduled by beat (celery_config.beat_schedule)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,5 @@ from api.services import housekeeping
 
 
 @shared_task
-def purge_expired_tokens_task() -> dict[str, int]:
-    return housekeeping.run_locked("purge_expired_tokens", housekeeping.purge_expired_tokens)
-
-
-@shared_task
-def purge_old_chat_history_task() -> dict[str, int]:
-    return housekeeping.run_locked("purge_old_chat_history", housekeeping.purge_old_chat_history)
+def maintenance_job_task(job_name: str) -> dict[str, int]:
+    return housekeeping.run(job_name)

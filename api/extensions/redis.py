@@ -1,17 +1,29 @@
 import redis
 from flask import Flask, current_app
 
+CLIENT_OPTIONS = {
+    "decode_responses": True,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "health_check_interval": 30,
+}
+
 
 def init_app(app: Flask) -> None:
-    app.extensions["redis"] = redis.Redis.from_url(
-        app.config["REDIS_URL"],
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        health_check_interval=30,
-    )
+    app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"], **CLIENT_OPTIONS)
 
 
 def get_redis() -> redis.Redis:
     """The app's Redis client (blocklist, rate limits, pub/sub)."""
     return current_app.extensions["redis"]
+
+
+def get_broker_redis() -> redis.Redis:
+    """A client for the Celery broker, which may be another Redis than REDIS_URL (queue lengths).
+
+    Made on first use, from Celery's settings as they are by then.
+    """
+    if "broker_redis" not in current_app.extensions:
+        url = current_app.extensions["celery"].conf.broker_url
+        current_app.extensions["broker_redis"] = redis.Redis.from_url(url, **CLIENT_OPTIONS)
+    return current_app.extensions["broker_redis"]

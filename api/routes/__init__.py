@@ -1,5 +1,5 @@
 """One blueprint per resource."""
 
-from api.routes import auth, chat, documents, ops, sessions, tasks
+from api.routes import admin, auth, chat, documents, ops, sessions, tasks
 
-BLUEPRINTS = (auth.blp, chat.blp, sessions.blp, documents.blp, tasks.blp, ops.blp)
+BLUEPRINTS = (auth.blp, chat.blp, sessions.blp, documents.blp, tasks.blp, admin.blp, ops.blp)

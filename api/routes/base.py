@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import flask_smorest
+from flask_jwt_extended import current_user, jwt_required
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+
+from api.errors import ApiError
 
 PUBLIC = {"security": []}
 """`@blp.doc(**PUBLIC)` marks a route that needs no bearer token in the spec."""
@@ -20,3 +27,16 @@ class JsonOnlyParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JsonOnlyParser()
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`@jwt_required()` for administrators only: 401 without a valid token, 403 for other users."""
+
+    @functools.wraps(view)
+    @jwt_required()
+    def for_admins(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            raise ApiError(403, "forbidden", "Administrators only.")
+        return view(*args, **kwargs)
+
+    return for_admins

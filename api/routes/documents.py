@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import celery.exceptions
 from flask import current_app, request
 from flask_jwt_extended import current_user, jwt_required
@@ -19,8 +21,9 @@ from api.schemas.documents import (
     TextDocumentRequest,
     UploadForm,
 )
-from api.services import documents
-from workers.chat import search_task
+from api.services import documents, queue
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("documents", __name__, url_prefix="/api/v1", description="Documents and search")
 
@@ -101,14 +104,17 @@ def delete_document(document_id: int) -> None:
 @jwt_required()
 @blp.arguments(SearchRequest)
 @blp.response(200, SearchResponse)
-@blp.alt_response(503, description="no worker answered in time")
+@blp.alt_response(503, description="no worker answered in time, or the search failed on it")
 def search(body: dict) -> dict:
     """Ranked chunks from the global documents and the caller's own."""
-    pending = search_task.apply_async(args=[body["query"], current_user.id, body["k"]])
+    pending = queue.send(queue.SEARCH, body["query"], current_user.id, body["k"])
     try:
         results = pending.get(timeout=current_app.config["SEARCH_TIMEOUT"])
     except celery.exceptions.TimeoutError as error:
         raise ApiError(503, "service_unavailable", "No search worker answered in time.") from error
+    except Exception as error:  # the worker raised; it logged the details
+        log.warning("search task %s failed: %s", pending.id, error)
+        raise ApiError(503, "service_unavailable", "The search could not be run; try again later.") from error
     return {"results": results}
 
 

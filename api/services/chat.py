@@ -1,7 +1,7 @@
 """Chat requests on the API side: store the question, queue the answer, wait for it or stream it.
 
 Nothing here touches a model: generation runs in the `chat` worker
-(`api/services/chat_generation.py`).
+(`workers/knowledge/answers.py`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from flask import current_app
 
 from api.extensions.database import db
 from api.models import Task, User
-from api.services import chat_sessions, tasks
+from api.services import chat_sessions, queue, tasks
 from api.services.task_events import TaskSubscription, heartbeat, iter_replayed, sse
-from workers.chat import generate_answer_task
 
 FINISHED = ("succeeded", "failed")
 
@@ -41,11 +40,9 @@ def submit(user: User, message: str, session_id: int | None = None) -> Submitted
     db.session.flush()
     # Read the ids before the commit expires the objects (each read after it is a SELECT).
     submitted = Submitted(str(uuid.uuid4()), session.id, question.id)
-    tasks.create_task(user.id, "chat", task_id=submitted.task_id)
+    tasks.create_task(user.id, "chat", task_id=submitted.task_id, session_id=submitted.session_id)
     try:
-        generate_answer_task.apply_async(
-            args=[submitted.task_id, submitted.message_id], task_id=submitted.task_id
-        )
+        queue.send(queue.GENERATE_ANSWER, submitted.task_id, submitted.message_id, task_id=submitted.task_id)
     except Exception:  # the broker is down: say so now rather than leave a task queued forever
         tasks.mark_failed(submitted.task_id, "queue_unavailable", "The task queue is unavailable; try again.")
         raise

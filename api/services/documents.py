@@ -15,9 +15,8 @@ from flask import current_app
 from api.errors import ApiError, not_found, validation_error
 from api.extensions.database import db
 from api.models import Document, Task, User
-from api.services import tasks
+from api.services import queue, tasks
 from api.services.pagination import newest_first_page
-from workers.ingest import index_document_task, remove_document_task
 
 # Mirrors rag.parsing.SUPPORTED_EXTENSIONS; kept here so the API never imports the parsers.
 UPLOAD_EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
@@ -53,7 +52,7 @@ def upload(user: User, filename: str, data: bytes, title: str | None, scope: str
     db.session.commit()
     task = tasks.create_task(user.id, "ingest")
     try:
-        index_document_task.apply_async(args=[task.id, document.id], task_id=task.id)
+        queue.send(queue.INDEX_DOCUMENT, task.id, document.id, task_id=task.id)
     except Exception:  # broker down: fail visibly instead of leaving "queued" forever
         tasks.mark_failed(task.id, "queue_unavailable", "The task queue is unavailable; try again.")
         document.status, document.error = "failed", "The task queue was unavailable."
@@ -89,4 +88,4 @@ def delete_document(user: User, document_id: int) -> None:
     db.session.commit()
     if path is not None and path.parent == Path(current_app.config["UPLOAD_DIR"]):
         path.unlink(missing_ok=True)
-    remove_document_task.delay(document_id)
+    queue.send(queue.REMOVE_DOCUMENT, document_id)

@@ -58,6 +58,14 @@ def send_password_reset_email(user_id: int) -> bool:
     return True
 
 
+def send_activity_report(admin_id: int, report: dict) -> bool:
+    admin = db.session.get(User, admin_id)
+    if admin is None or not admin.is_admin:
+        return False
+    _deliver(admin, f"Ragbot activity, {report['until'][:10]}", "activity_report", report=report)
+    return True
+
+
 def _deliver(user: User, subject: str, template: str, **context: object) -> None:
     context["user"] = user
     message = Message(
@@ -71,9 +79,8 @@ def _deliver(user: User, subject: str, template: str, **context: object) -> None
         log.info("sent %r to user %s", subject, user.id)
     else:
         path = _write_to_outbox(message)
-        log.warning(
-            "MAIL_SERVER unset: %r for %s written to %s; link: %s", subject, user.email, path, context["link"]
-        )
+        link = f"; link: {context['link']}" if context.get("link") else ""
+        log.warning("MAIL_SERVER unset: %r for %s written to %s%s", subject, user.email, path, link)
 
 
 def _write_to_outbox(message: Message) -> Path:

@@ -1,33 +1,124 @@
-"""Readiness: can this instance serve? Database, Redis and at least one worker must answer."""
+"""Readiness: can this deployment serve? Database, Redis, a worker, a worker that loaded its models,
+and a search index built with the workers' embedding model.
+
+Workers record whether their models and index loaded, and which models
+(`record_worker_models`, called from `workers/celery.py`), so a worker that answers pings
+but cannot answer questions shows as `degraded` instead of `ok`.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from flask import current_app
 
 from api.extensions.database import db
 from api.extensions.redis import get_redis
+from api.models import Document, utcnow
+from api.services.index_manifest import read_manifest, summary
+
+# One key per worker hostname: {"ok", "error", "at", "llm": {...}, "embedding_model"}
+WORKER_REPORT_PREFIX = "workers:models:"
+REPORT_SECONDS = 60  # a report lives this long unless renewed...
+RENEW_SECONDS = 15  # ...and its worker renews it this often
+ESSENTIAL = ("database", "redis")
+
+log = logging.getLogger(__name__)
 
 
-def readiness() -> tuple[bool, dict[str, dict[str, Any]]]:
+def readiness() -> tuple[str, dict[str, dict[str, Any]]]:
+    """("ok" | "degraded" | "unavailable", the checks); degraded: up, but chats cannot be answered."""
     checks = {
         "database": _timed(lambda: db.session.execute(sa.text("SELECT 1"))),
         "redis": _timed(lambda: get_redis().ping()),
-        "workers": _timed(_ping_workers),
     }
-    return all(check["ok"] for check in checks.values()), checks
+    reports = worker_reports() if checks["redis"]["ok"] else {}
+    checks["workers"] = _timed(lambda: _ping_workers(reports))
+    answering = checks["workers"].get("answered", [])
+    checks["models"] = _timed(lambda: _models_loaded(answering, reports))
+    checks["index"] = _timed(lambda: _index_current([reports[n] for n in answering if n in reports]))
+    if all(check["ok"] for check in checks.values()):
+        return "ok", checks
+    return ("degraded" if all(checks[name]["ok"] for name in ESSENTIAL) else "unavailable"), checks
 
 
-def _ping_workers() -> dict[str, Any]:
+def record_worker_models(
+    hostname: str, error: str | None = None, models: dict[str, Any] | None = None
+) -> None:
+    """A worker process says whether it loaded its models and index (`error` when it could not),
+    and which: `models` = {"llm": {"backend", "model", "context_size", "loaded"}, "embedding_model"}.
+
+    The record expires unless renewed, so a worker killed outright drops out of /readyz and a
+    flushed Redis is filled again: the reporting process renews it from a background thread.
+    """
+    report = json.dumps({"ok": error is None, "error": error, "at": utcnow().isoformat(), **(models or {})})
+    client, key = get_redis(), WORKER_REPORT_PREFIX + hostname
+    client.set(key, report, ex=REPORT_SECONDS)
+    threading.Thread(target=_renew, args=(client, key, report), name="readiness-report", daemon=True).start()
+
+
+def forget_worker(hostname: str) -> None:
+    get_redis().delete(WORKER_REPORT_PREFIX + hostname)
+
+
+def worker_reports() -> dict[str, dict[str, Any]]:
+    """What each running worker recorded about its models, by hostname."""
+    client = get_redis()
+    keys = list(client.scan_iter(match=WORKER_REPORT_PREFIX + "*", count=100))
+    reports = zip(keys, client.mget(keys), strict=True) if keys else ()
+    return {key.removeprefix(WORKER_REPORT_PREFIX): json.loads(value) for key, value in reports if value}
+
+
+def _renew(client: redis.Redis, key: str, report: str) -> None:
+    while True:
+        time.sleep(RENEW_SECONDS)
+        try:
+            client.set(key, report, ex=REPORT_SECONDS)
+        except redis.RedisError as error:  # Redis is down; the next round tries again
+            log.warning("could not renew the readiness report %s: %s", key, error)
+
+
+def _ping_workers(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     celery = current_app.extensions["celery"]
-    replies = celery.control.ping(timeout=current_app.config["READYZ_WORKER_TIMEOUT"], limit=1)
+    # Stop waiting once as many workers answered as say they are loaded (one at least).
+    expected = max(1, sum(bool(report["ok"]) for report in reports.values()))
+    replies = celery.control.ping(timeout=current_app.config["READYZ_WORKER_TIMEOUT"], limit=expected)
     if not replies:
         raise RuntimeError("no worker answered a ping")
-    return {"answered": [name for reply in replies for name in reply]}
+    return {"answered": sorted(name for reply in replies for name in reply)}
+
+
+def _models_loaded(answering: list[str], reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    loaded = [name for name in answering if reports.get(name, {}).get("ok")]
+    if not loaded:
+        errors = {name: reports[name]["error"] for name in answering if name in reports}
+        raise RuntimeError(f"no running worker has loaded its models and index: {errors or 'not yet'}")
+    return {"loaded": loaded}
+
+
+def _index_current(running_workers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The index exists and was built with the running workers' embedding model; or nothing is indexed."""
+    manifest = read_manifest(current_app.config["INDEX_DIR"])
+    if manifest is None:
+        if _has_documents():
+            raise RuntimeError("there are documents but no search index yet (a worker builds it on start)")
+        return summary(manifest)
+    embedders = {w["embedding_model"] for w in running_workers if w.get("embedding_model")}
+    if embedders and manifest["model_id"] not in embedders and _has_documents():
+        workers_use = ", ".join(sorted(embedders))
+        raise RuntimeError(f"index built with {manifest['model_id']}; the workers embed with {workers_use}")
+    return summary(manifest)
+
+
+def _has_documents() -> bool:
+    return bool(db.session.scalar(sa.select(sa.select(Document.id).exists())))
 
 
 def _timed(check: Callable[[], Any]) -> dict[str, Any]:

@@ -43,9 +43,6 @@ class TokenPublisher:
         pipe.execute()
         self.count += 1
 
-    def finished(self, state: str) -> None:
-        self.redis.publish(_channel(self.task_id), json.dumps({"type": state}))
-
 
 def publish_finished(task_id: str, state: str) -> None:
     get_redis().publish(_channel(task_id), json.dumps({"type": state}))

@@ -10,8 +10,7 @@ from flask import current_app
 from api.errors import ApiError
 from api.extensions.database import db
 from api.models import User, utcnow
-from api.services import email_tokens, passwords
-from workers.email import send_password_reset_email, send_verification_email
+from api.services import email_tokens, passwords, queue
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ def request_password_reset(email: str) -> None:
     """Send a reset link; silent when the address is unknown (no enumeration)."""
     user = find_by_email(email)
     if user is not None:
-        _enqueue(send_password_reset_email, user)
+        _enqueue(queue.SEND_PASSWORD_RESET_EMAIL, user)
 
 
 def reset_password(token: str, new_password: str) -> User:
@@ -107,15 +106,15 @@ def reset_password(token: str, new_password: str) -> User:
 
 
 def queue_verification_email(user: User) -> None:
-    _enqueue(send_verification_email, user)
+    _enqueue(queue.SEND_VERIFICATION_EMAIL, user)
 
 
-def _enqueue(task, user: User) -> None:
+def _enqueue(task_name: str, user: User) -> None:
     """Queue an email; a broker outage must not undo the account change that triggered it."""
     try:
-        task.delay(user.id)
+        queue.send(task_name, user.id)
     except Exception as error:  # kombu raises several types for an unreachable broker
-        log.error("could not queue %s for user %s: %s", task.name, user.id, error)
+        log.error("could not queue %s for user %s: %s", task_name, user.id, error)
 
 
 def _ensure_available(

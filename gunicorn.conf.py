@@ -1,0 +1,51 @@
+"""gunicorn's settings file. gunicorn reads `./gunicorn.conf.py` on every start, so the Procfile's
+`api` process, docker compose and the Dockerfile's command all use it with no flag.
+
+Metrics: gunicorn runs several worker processes and a scrape reaches only one, so request
+metrics go to prometheus_client's multiprocess files and every scrape adds them up
+(api/services/metrics.py). The directory is named before any worker imports the app, and
+each server starts it empty: a fresh temporary one, or the one PROMETHEUS_MULTIPROC_DIR names.
+
+Logs: with LOG_FORMAT=json, gunicorn's own lines are JSON too and its access log is off:
+the app writes one JSON line per request instead (api/extensions/telemetry.py).
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+TEMPORARY_PREFIX = "ragbot-metrics-"
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX)
+
+# Imported once the directory is set: prometheus_client picks its mode when first imported.
+from api.config import env_str, log_format  # noqa: E402
+from api.logs import gunicorn_logconfig  # noqa: E402
+
+if log_format() == "json":
+    logconfig_dict = gunicorn_logconfig(env_str("LOG_LEVEL", "INFO"))
+
+
+def _metrics_dir() -> Path:
+    return Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def on_starting(server: Any) -> None:
+    """Counts start at zero with each server (a restarted server must not add to the last one's)."""
+    _metrics_dir().mkdir(parents=True, exist_ok=True)
+    for stale in _metrics_dir().glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker that exits takes its live gauges with it (prometheus_client's multiprocess rule)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _metrics_dir().name.startswith(TEMPORARY_PREFIX):
+        shutil.rmtree(_metrics_dir(), ignore_errors=True)

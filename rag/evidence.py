@@ -1,0 +1,529 @@
+"""Sentence-level evidence: which sentences of the retrieved chunks answer the question, and
+whether any of them can.
+
+A chunk is about a topic; a sentence states a fact. The retrieved chunks are split
+into sentences, each scored against the question by meaning (MiniLM cosine), by the
+question's rare words it shares (IDF-weighted, the knowledge base's own document
+frequencies) and by whether it holds the kind of thing asked for (an amount for "how
+much", a date for "when"). The same signals decide answerability: a question whose key
+terms (numbers, names, product words) the evidence never mentions, or whose answer type
+no evidence sentence holds, is one the documents do not answer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from rag.grounding import NUMBER, numbers_in
+from rag.retrieval import Hit
+from rag.text import STOPWORDS, content_stems, split_sentences, words
+
+NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+    r"sixty|hundred|thousand|million|billion|dozen|several|single|half"
+)
+TIME_UNITS = r"(?:second|minute|hour|day|week|month|year|decade|night|business day)s?"
+MONTHS = (
+    r"January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+WEEKDAYS = r"Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+NUMBER_TOKEN = rf"(?:\d[\d,.]*|{NUMBER_WORDS}|an?)"
+
+# What each kind of answer looks like in a sentence.
+ANSWER_SHAPES: dict[str, re.Pattern[str]] = {
+    "money": re.compile(r"[$€£¥]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?|pounds|cents?)\b|\bfree\b", re.I),
+    "percent": re.compile(r"\d\s?%|\bper ?cent\b", re.I),
+    "weight": re.compile(r"\d\s?(?:g|kg|grams?|kilograms?|oz|ounces?|lbs?|pounds?|tons?|tonnes?)\b", re.I),
+    "size": re.compile(
+        r"\d\s?(?:mm|cm|m|km|metres?|meters?|inch(?:es)?|in|ft|feet|miles?|[KMGT]i?B|bytes?|characters?)\b"
+    ),
+    "duration": re.compile(
+        rf"\b{NUMBER_TOKEN}[\s-]+(?:\w+[\s-]+)?{TIME_UNITS}\b|\bevery\b|\b(?:daily|weekly|monthly|yearly|"
+        r"annually|hourly)\b",
+        re.I,
+    ),
+    "date": re.compile(
+        rf"\b(?:1\d{{3}}|20\d{{2}})s?\b|\b(?:{MONTHS}|{WEEKDAYS})\b|\bcentur(?:y|ies)\b|\b\d{{1,2}}(?:st|nd|rd|th)\b|"
+        r"\b\d{1,2}:\d{2}\b|\b(?:BC|AD|BCE|CE)\b"
+    ),
+    "number": re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.I),
+    "name": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'\u2019&-]*"),
+}
+# How questions ask for each kind, tried in this order (the first match wins).
+QUESTION_SHAPES: list[tuple[str, re.Pattern[str]]] = [
+    ("weight", re.compile(r"\bhow heavy\b|\bweigh", re.I)),
+    ("percent", re.compile(r"\bwhat (?:percentage|percent|share|proportion)\b|\bhow much of\b", re.I)),
+    (
+        "size",
+        re.compile(
+            r"\bhow (?:big|large|tall|wide|far(?! back)|high|deep)\b|\bwhat size\b|\bdimensions\b", re.I
+        ),
+    ),
+    (
+        "duration",
+        re.compile(
+            r"\bhow (?:long|soon|quickly|fast|often|far back)\b|\bfor how long\b|"
+            r"\bhow many (?:days|hours|weeks|months|years|minutes|seconds)\b|\bwithin what time\b",
+            re.I,
+        ),
+    ),
+    (
+        "money",
+        re.compile(
+            r"\bhow much\b.*\b(?:pay|spend|money|raise|worth|credit|earn|owe|refund)|"
+            r"\b(?:cost|costs|price|prices|priced|fee|fees|charge|salary|budget)\b",
+            re.I,
+        ),
+    ),
+    (
+        "date",
+        re.compile(
+            r"^when\b|\bwhen (?:did|was|were|is|does|do|will)\b|\b(?:what|which|in what) (?:year|date|day|"
+            r"month|century|decade|time|hours)\b|\bsince when\b",
+            re.I,
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much)\b|\bwhat number\b|\b(?:maximum|minimum|max|min|limit|largest|smallest|"
+            r"highest|lowest)\b|\bup to what\b",
+            re.I,
+        ),
+    ),
+    (
+        "name",
+        re.compile(
+            r"\b(?:who|whom|whose)\b|\bwhere\b|\b(?:what|which) (?:city|country|company|firm)\b", re.I
+        ),
+    ),
+]
+# A unit or currency the question asks the answer in ("in decibels", "in yen"): the evidence must use it.
+ASKED_UNIT = re.compile(r"\bin (?:japanese |us |american |british )?([A-Za-z$€£¥]+)\s*\??\s*$", re.I)
+UNIT_SPELLINGS = {
+    "dollars": ("$", "usd", "dollar"),
+    "usd": ("$", "usd", "dollar"),
+    "euros": ("€", "eur", "euro"),
+    "eur": ("€", "eur", "euro"),
+    "pounds": ("£", "gbp", "pound"),
+    "yen": ("¥", "jpy", "yen"),
+    "decibels": ("db", "decibel"),
+    "db": ("db", "decibel"),
+    "dbm": ("dbm",),
+    "mah": ("mah",),
+    "grams": ("g", "gram", "kg"),
+    "kilograms": ("kg", "kilogram"),
+    "watts": ("w", "watt"),
+    "inches": ("inch", '"'),
+    "centimetres": ("cm",),
+    "millimetres": ("mm",),
+}
+
+
+def asked_unit(question: str) -> tuple[str, ...]:
+    """How the unit the question asks the answer in may be written, or () when it asks for none."""
+    match = ASKED_UNIT.search(question)
+    return UNIT_SPELLINGS.get(match.group(1).lower(), ()) if match else ()
+
+
+def answer_type(question: str) -> str | None:
+    """The kind of thing the question asks for ("money", "date", ...), or None when any will do."""
+    for kind, shape in QUESTION_SHAPES:
+        if shape.search(question):
+            return kind
+    return None
+
+
+def key_terms(question: str) -> list[str]:
+    """What the answer's evidence must mention: numbers, and names (runs of capitalised words
+    after the first word, such as "Apple Watch")."""
+    terms = NUMBER.findall(question)
+    tokens = [t for t in words(question) if not any(c.isdigit() for c in t)]
+    run: list[str] = []
+    for i, token in enumerate([*tokens, ""]):
+        if i > 0 and _is_name_word(token):
+            run.append(token)
+            continue
+        if run:
+            terms.append(" ".join(run))
+        run = []
+    return list(dict.fromkeys(terms))
+
+
+def _is_name_word(token: str) -> bool:
+    return any(c.isupper() for c in token) and token.lower() not in STOPWORDS and not token.isdigit()
+
+
+def holds_answer_type(sentence: str, kind: str | None, question: str) -> bool:
+    """Whether `sentence` holds a thing of `kind` that the question does not already state."""
+    if kind is None:
+        return True
+    shape = ANSWER_SHAPES[kind]
+    asked = {w.lower() for w in words(question)}
+    for match in shape.finditer(sentence):
+        found = {w.lower() for w in words(match.group())}
+        if not found or not found <= asked:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    sentence: str
+    hit: Hit
+    hit_rank: int  # the chunk's place in the retrieved list
+    position: int  # the sentence's place in its chunk
+    score: float
+    cosine: float
+    overlap: float  # IDF-weighted share of the question's words the sentence has
+    focus_overlap: float  # the same for the last message alone (a follow-up's new words: "Hub")
+    typed: bool  # holds the kind of thing asked for
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    # Fitted on the fit halves of the shipped questions and SQuAD (bench/answer_tuning.py).
+    lexical_weight: float = 0.5
+    type_weight: float = 0.2
+    rank_weight: float = 0.05  # the retriever's order still counts for something
+
+
+DocumentFrequency = Callable[[list[str]], tuple[dict[str, int], int]]  # stems -> (df per stem, documents)
+Encoder = Callable[[list[str]], np.ndarray]  # texts -> normalised vectors
+
+
+class EvidenceSelector:
+    def __init__(
+        self, encode: Encoder, settings: EvidenceSettings | None = None, cached_chunks: int = 4096
+    ) -> None:
+        self.encode = encode
+        self.settings = settings or EvidenceSettings()
+        # Sentence vectors per chunk: the same chunks answer many questions, and encoding their
+        # sentences is most of an extractive answer's time.
+        self._vectors: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+        self._cached_chunks = cached_chunks
+        self._lock = threading.Lock()
+
+    def candidates(
+        self,
+        question: str,
+        hits: list[Hit],
+        frequencies: DocumentFrequency,
+        question_vector: np.ndarray,
+        focus: str | None = None,
+    ) -> list[Evidence]:
+        """Every sentence of the hits with what it shares with the question (`rank` scores them).
+
+        `focus`: the follow-up message within a question gathered from the conversation.
+        """
+        found = [
+            (hit_rank, position, sentence)
+            for hit_rank, hit in enumerate(hits)
+            for position, sentence in enumerate(chunk_sentences(hit))
+        ]
+        if not found:
+            return []
+        kind = answer_type(question)
+        weights = idf_weights(list(dict.fromkeys(content_stems(question))), frequencies)
+        focus_weights = (
+            idf_weights(list(dict.fromkeys(content_stems(focus))), frequencies) if focus else weights
+        )
+        cosines = np.concatenate([self._sentence_vectors(hit) for hit in hits]) @ question_vector
+        evidence = []
+        for (hit_rank, position, sentence), cosine in zip(found, cosines, strict=True):
+            shared = set(content_stems(sentence))
+            overlap, focus_overlap = _weighted_share(weights, shared), _weighted_share(focus_weights, shared)
+            typed = holds_answer_type(sentence, kind, question)
+            evidence.append(
+                Evidence(
+                    sentence,
+                    hits[hit_rank],
+                    hit_rank,
+                    position,
+                    0.0,
+                    float(cosine),
+                    overlap,
+                    focus_overlap,
+                    typed,
+                )
+            )
+        return evidence
+
+    def _sentence_vectors(self, hit: Hit) -> np.ndarray:
+        key = (hit.record.chunk_id, hit.record.text)
+        with self._lock:
+            vectors = self._vectors.get(key)
+            if vectors is not None:
+                self._vectors.move_to_end(key)
+                return vectors
+        vectors = self.encode(chunk_sentences(hit))
+        with self._lock:
+            self._vectors[key] = vectors
+            while len(self._vectors) > self._cached_chunks:
+                self._vectors.popitem(last=False)
+        return vectors
+
+
+def _weighted_share(weights: dict[str, float], stems: set[str]) -> float:
+    return sum(w for stem, w in weights.items() if stem in stems) / (sum(weights.values()) or 1.0)
+
+
+def chunk_sentences(hit: Hit) -> list[str]:
+    """The chunk's sentences, each led by its section's name when the document has sections: "45 days
+    from delivery" or "Version 7.1.0: Home screen widgets" mean little, or lose the answer, without it."""
+    sections = hit.record.heading_path.split(" > ")
+    heading = sections[-1] if len(sections) > 1 else ""
+    return [
+        f"{heading}: {s}" if heading and heading.lower() not in s.lower() else s
+        for s in split_sentences(hit.record.text)
+        if words(s)
+    ]
+
+
+def rank(evidence: list[Evidence], settings: EvidenceSettings) -> list[Evidence]:
+    """Scored and sorted, best first: meaning, shared rare words, the asked-for kind, chunk order."""
+    s = settings
+    scored = [
+        replace(
+            e,
+            score=e.cosine
+            + s.lexical_weight * (e.overlap + e.focus_overlap) / 2
+            + s.type_weight * e.typed
+            - s.rank_weight * e.hit_rank,
+        )
+        for e in evidence
+    ]
+    return sorted(scored, key=lambda e: e.score, reverse=True)
+
+
+def idf_weights(stems: list[str], frequencies: DocumentFrequency) -> dict[str, float]:
+    df, documents = frequencies(stems)
+    return {stem: math.log(1 + (documents + 1) / (df.get(stem, 0) + 0.5)) for stem in stems}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    answerable: bool
+    reason: str  # why not, for logs and the evaluation's per-question file
+    missing_terms: list[str]
+
+
+@dataclass(frozen=True)
+class AnswerabilitySettings:
+    """Defaults fitted on the fit halves (bench/answer_tuning.py: most unanswerable questions
+    abstained while at least 93% of answerable ones keep an answer in each set)."""
+
+    min_overlap: float = 0.1  # IDF-weighted share of the question's words the best evidence must have
+    type_depth: int = 3  # how many of the best sentences may hold the asked-for kind of thing
+    # "evidence": a key term the retrieved chunks never mention means no answer; "knowledge_base": only
+    # when no document mentions it either (or a name of several words is nowhere together)
+    key_terms: str = "evidence"
+    number_terms: bool = True  # numbers of the question are key terms ("a population of 17,786,914")
+    adjacent_names: bool = False  # a name of several words must appear as written, not only in one sentence
+    negation: bool = True  # a question with "not" needs evidence with a negation among the best sentences
+    max_unmatched: float = 1.0  # IDF-weighted share of the question's words no retrieved chunk has
+    opposites: bool = True  # "last" asked, only "first" in the best sentences: they answer another question
+
+
+COMMON_SHARE = 0.2  # a name word in more than this share of chunks ("Aerolume") is no key term
+# Words whose opposite in the evidence, with the word itself absent, means the evidence says something else.
+OPPOSITES = dict(
+    pair
+    for a, b in [
+        ("first", "last"),
+        ("earliest", "latest"),
+        ("largest", "smallest"),
+        ("biggest", "smallest"),
+        ("highest", "lowest"),
+        ("most", "least"),
+        ("more", "less"),
+        ("before", "after"),
+        ("increase", "decrease"),
+        ("increased", "decreased"),
+        ("north", "south"),
+        ("east", "west"),
+        ("northern", "southern"),
+        ("eastern", "western"),
+        ("major", "minor"),
+        ("maximum", "minimum"),
+        ("older", "newer"),
+        ("oldest", "newest"),
+        ("earlier", "later"),
+        ("upper", "lower"),
+        ("inner", "outer"),
+        ("positive", "negative"),
+        ("won", "lost"),
+        ("longest", "shortest"),
+        ("best", "worst"),
+        ("above", "below"),
+        ("inside", "outside"),
+        ("private", "public"),
+    ]
+    for pair in ((a, b), (b, a))
+)
+NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.I)
+
+
+@dataclass(frozen=True)
+class TermCheck:
+    term: str
+    number: bool
+    several_words: bool
+    in_one_sentence: bool  # a number found, or every word of a name in one sentence of the hits
+    as_written: bool  # found verbatim (case-insensitive) in the hits
+    in_knowledge_base: bool  # every word is in some chunk of the knowledge base
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the evidence shows about a question, before any threshold is applied."""
+
+    terms: list[TermCheck]
+    first_typed: int  # rank of the first evidence sentence holding the asked-for kind (len: none)
+    first_in_unit: int  # rank of the first sentence using the unit asked for (0: none asked)
+    first_negated: int  # rank of the first sentence with a negation, when the question has one (0: none)
+    best_overlap: float
+    unmatched: float
+    first_agreeing: int  # rank of the first sentence not stating the opposite of a question's word
+
+
+def signals(
+    question: str, evidence: list[Evidence], hits: list[Hit], frequencies: DocumentFrequency
+) -> Signals:
+    units = asked_unit(question)
+    return Signals(
+        terms=check_terms(distinctive_terms(key_terms(question), frequencies), hits, frequencies),
+        first_typed=_first(evidence, lambda e: e.typed),
+        first_in_unit=_first(evidence, lambda e: _uses_unit(e.sentence, units)) if units else 0,
+        first_negated=_first(evidence, lambda e: bool(NEGATION.search(e.sentence)))
+        if NEGATION.search(question)
+        else 0,
+        best_overlap=evidence[0].overlap if evidence else 0.0,
+        unmatched=unmatched_share(question, hits, frequencies),
+        first_agreeing=_first(evidence, lambda e: not _opposed(question, e.sentence)),
+    )
+
+
+def _opposed(question: str, sentence: str) -> bool:
+    """The sentence has the opposite of a word of the question, and not the word itself."""
+    asked = {w.lower() for w in words(question)}
+    stated = {w.lower() for w in words(sentence)}
+    return any(w in OPPOSITES and w not in stated and OPPOSITES[w] in stated for w in asked)
+
+
+def _first(evidence: list[Evidence], test: Callable[[Evidence], bool]) -> int:
+    return next((i for i, e in enumerate(evidence) if test(e)), len(evidence))
+
+
+def decide(found: Signals, settings: AnswerabilitySettings) -> Verdict:
+    """Answerable unless a key term, the asked-for kind, unit or negation, or the question's words are
+    missing from the evidence."""
+    missing = [t.term for t in found.terms if _missing(t, settings)]
+    if missing:
+        return Verdict(False, "key terms absent from the evidence", missing)
+    if found.first_typed >= settings.type_depth:
+        return Verdict(False, "no evidence holds the kind of thing asked for", [])
+    if found.first_in_unit >= settings.type_depth:
+        return Verdict(False, "the evidence gives no figure in the unit asked for", [])
+    if settings.negation and found.first_negated >= settings.type_depth:
+        return Verdict(False, "the question is negated and the evidence is not", [])
+    if settings.opposites and found.first_agreeing >= settings.type_depth:
+        return Verdict(False, "the evidence states the opposite of what is asked", [])
+    if found.best_overlap < settings.min_overlap:
+        return Verdict(False, "the best evidence shares too few of the question's words", [])
+    if found.unmatched > settings.max_unmatched:
+        return Verdict(False, "the retrieved passages lack too many of the question's words", [])
+    return Verdict(True, "", [])
+
+
+def _missing(term: TermCheck, settings: AnswerabilitySettings) -> bool:
+    if term.number and not settings.number_terms:
+        return False
+    present = term.as_written or (
+        term.in_one_sentence and not (term.several_words and settings.adjacent_names)
+    )
+    if present:
+        return False
+    # A single word some document has may just be missing from what was retrieved.
+    return settings.key_terms == "evidence" or term.several_words or not term.in_knowledge_base
+
+
+def judge(
+    question: str,
+    evidence: list[Evidence],
+    hits: list[Hit],
+    settings: AnswerabilitySettings,
+    frequencies: DocumentFrequency,
+) -> Verdict:
+    """Whether the evidence can answer the question."""
+    if not evidence:
+        return Verdict(False, "no evidence", [])
+    return decide(signals(question, evidence, hits, frequencies), settings)
+
+
+def _uses_unit(sentence: str, spellings: tuple[str, ...]) -> bool:
+    lowered = sentence.lower()
+    return any(
+        s in lowered if not s.isalpha() else re.search(rf"(?<![a-z]){re.escape(s)}s?\b", lowered)
+        for s in spellings
+    )
+
+
+def distinctive_terms(terms: list[str], frequencies: DocumentFrequency) -> list[str]:
+    """The terms, without name words so common in the knowledge base that they tell nothing apart."""
+    stems = {term: content_stems(term) for term in terms}
+    df, documents = frequencies([stem for found in stems.values() for stem in found])
+    limit = COMMON_SHARE * max(documents, 1)
+    kept = []
+    for term in terms:
+        if any(c.isdigit() for c in term):
+            kept.append(term)
+            continue
+        rare = [w for w in term.split() if all(df.get(st, 0) <= limit for st in content_stems(w))]
+        if rare:
+            kept.append(" ".join(rare))
+    return kept
+
+
+def check_terms(terms: list[str], hits: list[Hit], frequencies: DocumentFrequency) -> list[TermCheck]:
+    """Where each key term is found: numbers compared as numbers; a name of several words in one
+    sentence ("Apple" and "Watch" apart is not the Apple Watch) or as written."""
+    texts = [f"{h.record.title}. {h.record.heading_path}. {h.record.text}" for h in hits]
+    numbers = set().union(*(numbers_in(t) for t in texts))
+    sentences = [set(content_stems(s)) for t in texts for s in [*split_sentences(t), t.split(".")[0]]]
+    lowered = " ".join(texts).lower()
+    checks = []
+    for term in terms:
+        stems = content_stems(term)
+        df, _ = frequencies(stems)
+        number = any(c.isdigit() for c in term)
+        if number:
+            together = bool(numbers_in(term) & numbers)
+        else:
+            together = bool(stems) and any(set(stems) <= sentence for sentence in sentences)
+        checks.append(
+            TermCheck(
+                term=term,
+                number=number,
+                several_words=" " in term,
+                in_one_sentence=together,
+                as_written=term.lower() in lowered,
+                in_knowledge_base=bool(stems) and all(df.get(stem, 0) > 0 for stem in stems),
+            )
+        )
+    return checks
+
+
+def unmatched_share(question: str, hits: list[Hit], frequencies: DocumentFrequency) -> float:
+    """IDF-weighted share of the question's words that none of the hits contains."""
+    weights = idf_weights(list(dict.fromkeys(content_stems(question))), frequencies)
+    present = set(content_stems(" ".join(f"{h.record.heading_path} {h.record.text}" for h in hits)))
+    return 1 - _weighted_share(weights, present)

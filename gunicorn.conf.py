@@ -11,10 +11,27 @@ the app writes one JSON line per request instead (api/extensions/telemetry.py).
 """
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
-from typing import Any
+
+# The serving model. An event stream or a `?wait=` request spends seconds to minutes waiting on
+# Redis: as a thread that wait holds one of a few threads per process, so a handful of streams
+# stalls the API for everyone; as a gevent greenlet it costs kilobytes, so one process holds
+# thousands (bench/sse_capacity.py measures both). API_WORKER_CLASS=gthread goes back to threads.
+worker_class = os.environ.get("API_WORKER_CLASS") or "gevent"
+worker_connections = int(os.environ.get("API_WORKER_CONNECTIONS") or 1000)
+if worker_class == "gevent":
+    # Before anything else is imported (below, the app's own modules), so every socket, lock and
+    # sleep they create cooperates; psycopg2 is C and needs its own wait callback.
+    from gevent import monkey
+
+    monkey.patch_all()
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()
+
+import shutil  # noqa: E402 - after the patching above
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 TEMPORARY_PREFIX = "ragbot-metrics-"
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -171,6 +171,11 @@ def load_config() -> dict:
         "UPLOAD_DIR": str(env_path("UPLOAD_DIR", instance_dir / "uploads")),
         "SEARCH_TIMEOUT": float(env_str("SEARCH_TIMEOUT", "10")),
         "SSE_HEARTBEAT_SECONDS": float(env_str("SSE_HEARTBEAT_SECONDS", "15")),
+        # Open event streams, counted across every API process: beyond these a new one gets 429.
+        # A stream ends after SSE_MAX_STREAM_SECONDS; clients reconnect with Last-Event-ID.
+        "SSE_MAX_STREAMS_PER_USER": env_int("SSE_MAX_STREAMS_PER_USER", 5),
+        "SSE_MAX_STREAMS": env_int("SSE_MAX_STREAMS", 2000),
+        "SSE_MAX_STREAM_SECONDS": env_int("SSE_MAX_STREAM_SECONDS", 600),
         "EMBEDDING_THREADS": env_int("EMBEDDING_THREADS", 0) or None,
         "CHUNK_TOKENS": env_int("CHUNK_TOKENS", 200),
         "CHUNK_OVERLAP": env_int("CHUNK_OVERLAP", 32),

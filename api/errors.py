@@ -37,12 +37,21 @@ HTTP_ERROR_CODES = {
 class ApiError(Exception):
     """An error with a status code and a stable machine-readable code (API.md)."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.retry_after = retry_after
 
 
 def not_found(what: str = "Resource") -> ApiError:
@@ -96,7 +105,10 @@ def _flatten_locations(messages: dict[str, Any]) -> dict[str, Any]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
-        return error_response(error.status, error.code, error.message, error.details)
+        response = error_response(error.status, error.code, error.message, error.details)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(marshmallow.ValidationError)
     def handle_schema_error(error: marshmallow.ValidationError) -> Response:

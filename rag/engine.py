@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,8 +37,10 @@ class EngineSettings:
 
 
 class Engine:
-    def __init__(self, settings: EngineSettings) -> None:
+    def __init__(self, settings: EngineSettings, heal_index: Callable[[], None] | None = None) -> None:
+        """`heal_index` rebuilds the index files from the system of record when they can't be read."""
         self.settings = settings
+        self.heal_index = heal_index
         # One query scans the vectors fastest on one thread here: FAISS's OpenMP threads fight the
         # embedding model's for two cores (bench/query_latency.py: 7.6 ms vs 14.9 ms at 100k).
         faiss.omp_set_num_threads(settings.search_threads)
@@ -56,7 +59,7 @@ class Engine:
 
     @cached_property
     def live_index(self) -> LiveIndex:
-        return LiveIndex(self.store, self.embedder.model_id, self.embedder.dimension)
+        return LiveIndex(self.store, self.embedder.model_id, self.embedder.dimension, heal=self.heal_index)
 
     @cached_property
     def retriever(self) -> Retriever:

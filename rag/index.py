@@ -13,6 +13,12 @@ A writer builds `vNNNNNN.tmp`, renames it into place, then replaces the
 manifest with an atomic rename, so a reader sees either the old version or the
 new one, never half of one. Writers take a file lock. Readers compare the
 manifest's version with what they hold and reload when it moved.
+
+Files that cannot be read (a truncated manifest, a damaged version directory)
+raise `DamagedIndexError`: the caller rebuilds from PostgreSQL. A version number is
+never reused, so a writer that died between renaming its directory and
+publishing the manifest leaves only an unpublished directory behind, which
+pruning removes later.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ class ChunkRecord:
     title: str
     heading_path: str
     text: str
+
+
+class DamagedIndexError(Exception):
+    """The published index cannot be read; it can be rebuilt from the database."""
 
 
 @dataclass(frozen=True)
@@ -224,22 +234,31 @@ class IndexStore:
         return self.directory / "manifest.json"
 
     def read_manifest(self) -> Manifest | None:
+        """The published manifest; None when nothing was published yet."""
         try:
             return Manifest(**json.loads(self.manifest_path.read_text()))
         except FileNotFoundError:
             return None
+        except (OSError, ValueError, TypeError) as error:  # truncated, not JSON, fields missing
+            raise DamagedIndexError(f"{self.manifest_path}: {error}") from error
 
     def load(self, model_id: str, dimension: int) -> KnowledgeIndex:
         """The current index, or an empty one when none exists or it was built by another model."""
         manifest = self.read_manifest()
         if manifest is None or manifest.model_id != model_id:
             return KnowledgeIndex(model_id, dimension, manifest.version if manifest else 0)
-        return KnowledgeIndex.load_from(self._version_dir(manifest.version), manifest)
+        directory = self._version_dir(manifest.version)
+        try:
+            index = KnowledgeIndex.load_from(directory, manifest)
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as error:  # faiss raises RuntimeError
+            raise DamagedIndexError(f"{directory}: {error}") from error
+        if not len(index) == index._faiss.ntotal == manifest.count:
+            raise DamagedIndexError(f"{directory}: {len(index)} records, {index._faiss.ntotal} vectors")
+        return index
 
     def save(self, index: KnowledgeIndex) -> int:
         """Write `index` as the next version and publish it; returns the new version."""
-        current = self.read_manifest()
-        version = max(index.version, current.version if current else 0) + 1
+        version = max(index.version, self._latest_version()) + 1
         final = self._version_dir(version)
         staging = final.with_suffix(".tmp")
         shutil.rmtree(staging, ignore_errors=True)
@@ -266,6 +285,15 @@ class IndexStore:
 
     def _version_dir(self, version: int) -> Path:
         return self.directory / f"v{version:06d}"
+
+    def _latest_version(self) -> int:
+        """The highest version published or merely written: a number is never used twice."""
+        try:
+            published = self.read_manifest()
+        except DamagedIndexError:
+            published = None
+        written = [int(p.name[1:]) for p in self.directory.glob("v[0-9]*") if p.name[1:].isdigit()]
+        return max([published.version if published else 0, *written])
 
     def _prune(self, current: int) -> None:
         """Keep a few old versions: a reader may still be loading one."""

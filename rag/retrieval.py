@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.embeddings import Embedder
-from rag.index import ChunkRecord, IndexStore, KnowledgeIndex
+from rag.index import ChunkRecord, DamagedIndexError, IndexStore, KnowledgeIndex
+
+log = logging.getLogger(__name__)
 
 MODES = ("hybrid", "dense", "bm25")
 FUSIONS = ("zscore", "rrf")
@@ -23,16 +26,37 @@ class Hit:
 
 
 class LiveIndex:
-    """The store's current index, reloaded when another process publishes a new version."""
+    """The store's current index, reloaded when another process publishes a new version.
 
-    def __init__(self, store: IndexStore, model_id: str, dimension: int) -> None:
+    When the published files cannot be read, `heal` (which rebuilds them from the system of
+    record) runs once and the load is tried again; without it, `DamagedIndexError` propagates.
+    """
+
+    def __init__(
+        self,
+        store: IndexStore,
+        model_id: str,
+        dimension: int,
+        heal: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.model_id = model_id
         self.dimension = dimension
+        self.heal = heal
         self._index: KnowledgeIndex | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> KnowledgeIndex:
+        try:
+            return self._current()
+        except DamagedIndexError:
+            if self.heal is None:
+                raise
+            log.warning("the index files cannot be read: rebuilding them", exc_info=True)
+            self.heal()
+            return self._current()
+
+    def _current(self) -> KnowledgeIndex:
         manifest = self.store.read_manifest()
         current = self._index
         if current is None or (manifest is not None and manifest.version != current.version):

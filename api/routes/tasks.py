@@ -7,8 +7,9 @@ from flask_jwt_extended import current_user, jwt_required
 
 from api.models import Task
 from api.routes.base import Blueprint
-from api.schemas.tasks import TaskSchema
+from api.schemas.tasks import ResumeHeaders, TaskSchema
 from api.services import chat, tasks
+from api.services.stream_slots import StreamSlot
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="Background tasks")
 
@@ -24,12 +25,20 @@ def get_task(task_id: str) -> Task:
 
 @blp.route("/<task_id>/events", methods=["GET"])
 @jwt_required()
+@blp.arguments(ResumeHeaders, location="headers", as_kwargs=True)
 @blp.response(200, description="`text/event-stream`: `token` events, then `done` (or `error`) with the task")
 @blp.alt_response(404, description="unknown, or another user's task")
-def task_events(task_id: str) -> Response:
+@blp.alt_response(429, description="too many open streams: the caller's, or the server's")
+def task_events(task_id: str, last_event_id: int) -> Response:
     """Stream a chat answer as server-sent events, whenever the client connects."""
     tasks.get_user_task(task_id, current_user.id)  # 404 unless it is the caller's
-    events = stream_with_context(chat.stream_events(task_id, TaskSchema().dump))
-    return Response(
-        events, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    slot = StreamSlot.acquire(current_user.id)
+    events = chat.stream_events(task_id, TaskSchema().dump, resume_after=last_event_id)
+    response = Response(
+        stream_with_context(events),
+        mimetype="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    # Runs when the stream ends or its client leaves, whether or not an event was sent yet.
+    response.call_on_close(slot.release)
+    return response

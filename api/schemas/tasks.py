@@ -62,3 +62,17 @@ class TaskSchema(ma.Schema):
             "description": "a chat task's result as below; an ingest task's is {document_id, chunk_count}"
         },
     )
+
+
+class ResumeHeaders(ma.Schema):
+    """A reconnecting event-stream client says which token event it got last."""
+
+    class Meta:
+        unknown = ma.EXCLUDE  # every other request header
+
+    last_event_id = ma.fields.Integer(
+        data_key="Last-Event-ID",
+        load_default=0,
+        validate=ma.validate.Range(min=0),
+        metadata={"description": "id of the last `token` event received; the stream resumes after it"},
+    )

@@ -17,7 +17,7 @@ from flask import current_app
 from api.extensions.database import db
 from api.models import Task, User
 from api.services import chat_sessions, queue, tasks
-from api.services.task_events import TaskSubscription, heartbeat, iter_replayed, sse
+from api.services.task_events import TaskSubscription, heartbeat, reconnect, sse, token_event
 
 FINISHED = ("succeeded", "failed")
 
@@ -61,23 +61,31 @@ def wait_for(task_id: str, timeout: float) -> Task:
     return task
 
 
-def stream_events(task_id: str, serialize: Callable[[Task], dict[str, Any]]) -> Iterator[str]:
+def stream_events(
+    task_id: str, serialize: Callable[[Task], dict[str, Any]], resume_after: int = 0
+) -> Iterator[str]:
     """Server-sent events: the tokens so far, then live ones, then `done` (or `error`) with the task.
 
-    Correct whether the client connects before, during or after generation. The
-    task row is read again only when an event or a quiet spell says it may have finished.
+    Correct whether the client connects before, during or after generation, and when it
+    reconnects: `resume_after` (its Last-Event-ID) skips the tokens it has. The task row is
+    read again only when an event or a quiet spell says it may have finished. A stream lasts
+    at most SSE_MAX_STREAM_SECONDS; then the client is told to reconnect.
     """
-    with TaskSubscription(task_id) as subscription:
+    config = current_app.config
+    ends_at = time.monotonic() + config["SSE_MAX_STREAM_SECONDS"]
+    with TaskSubscription(task_id, resume_after) as subscription:
         task = _fresh(task_id)
         while task.state not in FINISHED:
-            yield from iter_replayed(subscription.new_tokens())
-            event = subscription.next_event(current_app.config["SSE_HEARTBEAT_SECONDS"])
+            yield from subscription.token_events()
+            if (remaining := ends_at - time.monotonic()) <= 0:
+                yield reconnect()
+                return
+            event = subscription.next_event(min(config["SSE_HEARTBEAT_SECONDS"], remaining))
             if event is None:
                 yield heartbeat()
             if _may_have_finished(event):
                 task = _fresh(task_id)
-        replay = subscription.new_tokens()
-        yield from _finish(task, subscription.sent - len(replay), replay, serialize)
+        yield from _finish(task, subscription, serialize)
 
 
 def _may_have_finished(event: dict[str, Any] | None) -> bool:
@@ -86,19 +94,28 @@ def _may_have_finished(event: dict[str, Any] | None) -> bool:
 
 
 def _finish(
-    task: Task, already_sent: int, replay: list[str], serialize: Callable[[Task], dict[str, Any]]
+    task: Task, subscription: TaskSubscription, serialize: Callable[[Task], dict[str, Any]]
 ) -> Iterator[str]:
+    nothing_sent_before = subscription.sent == 0
+    replay = subscription.token_events()
     if task.state == "succeeded":
-        if already_sent == 0 and not replay:
+        if nothing_sent_before and not replay:
             # Tokens have expired from Redis: the stored answer is the whole stream.
-            replay = [task.result["answer"]]
-        yield from iter_replayed(replay)
+            replay = [token_event(task.result["answer"], 1)]
+        yield from replay
         yield sse("done", serialize(task))
     else:
-        yield from iter_replayed(replay)
+        yield from replay
         yield sse("error", serialize(task))
 
 
 def _fresh(task_id: str) -> Task:
+    """The task as the worker last wrote it, holding no database connection afterwards.
+
+    Streams and waits are many and long, connections few: between reads the connection
+    goes back to the pool (the task's columns stay loaded on the detached object).
+    """
     db.session.commit()  # end the read transaction, so this read sees the worker's latest write
-    return db.session.get(Task, task_id, populate_existing=True)
+    task = db.session.get(Task, task_id, populate_existing=True)
+    db.session.close()
+    return task

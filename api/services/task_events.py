@@ -9,7 +9,6 @@ feed overlap.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from api.extensions.redis import get_redis
@@ -49,19 +48,25 @@ def publish_finished(task_id: str, state: str) -> None:
 
 
 class TaskSubscription:
-    """API side: subscribe first, then replay, so no event falls between the two."""
+    """API side: subscribe first, then replay, so no event falls between the two.
 
-    def __init__(self, task_id: str) -> None:
+    `resume_after` is the id of the last token event a reconnecting client got
+    (its `Last-Event-ID`): the replay starts after it.
+    """
+
+    def __init__(self, task_id: str, resume_after: int = 0) -> None:
         self.task_id = task_id
         self.redis = get_redis()
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(_channel(task_id))
-        self.sent = 0
+        self.sent = resume_after
 
-    def new_tokens(self) -> list[str]:
+    def token_events(self) -> list[str]:
+        """`token` events for the tokens not sent yet; an event's id is its token's position, from 1."""
         tokens = self.redis.lrange(_tokens_key(self.task_id), self.sent, -1)
+        events = [token_event(text, self.sent + n) for n, text in enumerate(tokens, start=1)]
         self.sent += len(tokens)
-        return tokens
+        return events
 
     def next_event(self, timeout: float) -> dict[str, Any] | None:
         """The next event, or None when `timeout` passes quietly."""
@@ -78,14 +83,19 @@ class TaskSubscription:
         self.close()
 
 
-def sse(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def sse(event: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def token_event(text: str, position: int) -> str:
+    return sse("token", {"text": text}, event_id=position)
 
 
 def heartbeat() -> str:
     return ": keep-alive\n\n"
 
 
-def iter_replayed(tokens: list[str]) -> Iterator[str]:
-    for text in tokens:
-        yield sse("token", {"text": text})
+def reconnect() -> str:
+    """The stream's lifetime is over: a client reconnects (with Last-Event-ID) to go on."""
+    return ": stream lifetime reached, reconnect\nretry: 1000\n\n"

@@ -15,8 +15,14 @@ _engines: dict[EngineSettings, Engine] = {}
 def engine() -> Engine:
     settings = engine_settings(current_app.config)
     if settings not in _engines:
-        _engines[settings] = Engine(settings)
+        _engines[settings] = Engine(settings, heal_index=_heal_index)
     return _engines[settings]
+
+
+def _heal_index() -> None:
+    from workers.knowledge.index_sync import heal_index  # it builds on this module
+
+    heal_index()
 
 
 def engine_settings(config: dict) -> EngineSettings:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from api.extensions.database import db
 from api.models import Chunk, Document
 from rag.chunking import embedding_text
-from rag.index import GLOBAL_OWNER, ChunkRecord, KnowledgeIndex
+from rag.index import GLOBAL_OWNER, ChunkRecord, DamagedIndexError, KnowledgeIndex
 from workers.knowledge.engine import engine
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def update_index(additions: list[Addition], removed_documents: list[int]) -> Non
     eng = engine()
     with eng.store.write_lock():
         # Load under the lock: another process may have published a newer version.
-        index = eng.store.load(eng.embedder.model_id, eng.embedder.dimension)
+        index = _load_healed_locked()
         index.update(
             [r for records, _ in additions for r in records],
             np.vstack([vectors for _, vectors in additions]) if additions else None,
@@ -48,6 +48,57 @@ def delete_document(document: Document) -> None:
 
 def rebuild_index() -> int:
     """Rebuild the index from the database, re-embedding chunks made by another model; returns the count."""
+    with engine().store.write_lock():
+        return _rebuild_locked()
+
+
+def ensure_index_current() -> bool:
+    """Rebuild when the index is missing, unreadable or built by another embedding model; True if rebuilt.
+
+    Every worker process calls this as it starts: the first one rebuilds, under the lock;
+    the others find the fresh index when they get the lock and leave it alone.
+    """
+    if _index_current():
+        return False
+    with engine().store.write_lock():
+        if _index_current():
+            return False
+        log.info("index missing, unreadable or built by another model: rebuilding from the database")
+        _rebuild_locked()
+        return True
+
+
+def heal_index() -> None:
+    """The index files can't be read: rebuild them from the database, unless another process just did."""
+    with engine().store.write_lock():
+        _load_healed_locked()
+
+
+def _load_healed_locked() -> KnowledgeIndex:
+    """The published index, rebuilt from the database first when its files can't be read."""
+    eng = engine()
+    try:
+        return eng.store.load(eng.embedder.model_id, eng.embedder.dimension)
+    except DamagedIndexError as damage:
+        log.warning("rebuilding the index from the database: %s", damage)
+    _rebuild_locked()
+    return eng.store.load(eng.embedder.model_id, eng.embedder.dimension)
+
+
+def _index_current() -> bool:
+    eng = engine()
+    try:
+        manifest = eng.store.read_manifest()
+    except DamagedIndexError:
+        return False
+    if manifest is not None:
+        return manifest.model_id == eng.embedder.model_id
+    return not db.session.scalar(sa.select(sa.func.count(Chunk.id)))  # nothing to index yet
+
+
+def _rebuild_locked() -> int:
+    """The rebuild itself. The caller holds the write lock, so the database read and the publish
+    happen with no ingest in between (which the new version would otherwise drop)."""
     eng = engine()
     model_id = eng.embedder.model_id
     query = (
@@ -57,6 +108,7 @@ def rebuild_index() -> int:
         .order_by(Chunk.id)
         .execution_options(yield_per=REBUILD_BATCH)
     )
+    db.session.commit()  # a fresh snapshot: what committed while we waited for the lock
     records: list[ChunkRecord] = []
     vectors: list[np.ndarray] = []
     stale: list[Chunk] = []
@@ -78,22 +130,8 @@ def rebuild_index() -> int:
     index = KnowledgeIndex(model_id, eng.embedder.dimension)  # saved as the next version
     if records:
         index.add(records, np.vstack(vectors))
-    with eng.store.write_lock():
-        eng.store.save(index)
+    eng.store.save(index)
     return len(records)
-
-
-def ensure_index_current() -> bool:
-    """Rebuild when the index is missing or was built by another embedding model; True if rebuilt."""
-    eng = engine()
-    manifest = eng.store.read_manifest()
-    if manifest is not None and manifest.model_id == eng.embedder.model_id:
-        return False
-    if manifest is None and not db.session.scalar(sa.select(sa.func.count(Chunk.id))):
-        return False
-    log.info("index missing or built by another model: rebuilding from the database")
-    rebuild_index()
-    return True
 
 
 def drop_deleted_documents() -> int:

@@ -98,17 +98,23 @@ def run(args: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env={**os.environ}, **kwargs)
 
 
-def prepare() -> dict[str, str]:
-    server, name = DATABASE_URL.rsplit("/", 1)
+def fresh_database(env: dict[str, str]) -> None:
+    """An empty, migrated database and an empty Redis database for a benchmark."""
+    server, name = env["DATABASE_URL"].rsplit("/", 1)
     conn = psycopg2.connect(f"{server}/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
-    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
-    for command in (["db", "upgrade"], ["rag", "ingest", "docs_corpus"]):
-        assert run(["flask", "--app", "wsgi", *command], stdout=subprocess.DEVNULL).wait() == 0
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    assert run(["flask", "--app", "wsgi", "db", "upgrade"], stdout=subprocess.DEVNULL).wait() == 0
+
+
+def prepare() -> dict[str, str]:
+    fresh_database(ENV)
+    command = ["flask", "--app", "wsgi", "rag", "ingest", "docs_corpus"]
+    assert run(command, stdout=subprocess.DEVNULL).wait() == 0
     from api.services import auth_tokens, users
 
     with create_app().app_context():

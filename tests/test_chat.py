@@ -194,7 +194,7 @@ def test_sse_under_gunicorn_and_a_client_that_leaves_frees_its_subscription(app,
                 for block in live.iter_lines(chunk_size=1, decode_unicode=True, delimiter="\n\n")
                 if block
             ]
-        data = [json.loads(block.split("data: ", 1)[1]) for block in events if block.startswith("event:")]
+        data = [json.loads(block.split("data: ", 1)[1]) for block in events if "\nevent: " in f"\n{block}"]
         assert "".join(d["text"] for d in data[:-1]) == data[-1]["result"]["answer"]
 
         # A task that will not finish soon: the client reads a heartbeat, then hangs up.

@@ -267,6 +267,8 @@ class Outage:
     def cut(self) -> None:
         listener, self._listener = self._listener, None
         if listener:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread; close alone may not
             listener.close()
         with self._lock:
             for sock in self._open:

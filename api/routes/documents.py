@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-
-import celery.exceptions
-from flask import current_app, request
+from flask import request
 from flask_jwt_extended import current_user, jwt_required
 
 from api.errors import ApiError, validation_error
@@ -21,9 +18,7 @@ from api.schemas.documents import (
     TextDocumentRequest,
     UploadForm,
 )
-from api.services import documents, queue
-
-log = logging.getLogger(__name__)
+from api.services import documents
 
 blp = Blueprint("documents", __name__, url_prefix="/api/v1", description="Documents and search")
 
@@ -107,15 +102,7 @@ def delete_document(document_id: int) -> None:
 @blp.alt_response(503, description="no worker answered in time, or the search failed on it")
 def search(body: dict) -> dict:
     """Ranked chunks from the global documents and the caller's own."""
-    pending = queue.send(queue.SEARCH, body["query"], current_user.id, body["k"])
-    try:
-        results = pending.get(timeout=current_app.config["SEARCH_TIMEOUT"])
-    except celery.exceptions.TimeoutError as error:
-        raise ApiError(503, "service_unavailable", "No search worker answered in time.") from error
-    except Exception as error:  # the worker raised; it logged the details
-        log.warning("search task %s failed: %s", pending.id, error)
-        raise ApiError(503, "service_unavailable", "The search could not be run; try again later.") from error
-    return {"results": results}
+    return {"results": documents.search(current_user.id, body["query"], body["k"])}
 
 
 def _json_body() -> dict:

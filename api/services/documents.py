@@ -89,3 +89,13 @@ def delete_document(user: User, document_id: int) -> None:
     if path is not None and path.parent == Path(current_app.config["UPLOAD_DIR"]):
         path.unlink(missing_ok=True)
     queue.send(queue.REMOVE_DOCUMENT, document_id)
+
+
+def search(user_id: int, query: str, k: int) -> list[dict]:
+    """The top `k` chunks for `query` among the global documents and the user's own, from a worker."""
+    reply = queue.ask(queue.SEARCH, query, user_id, k, timeout=current_app.config["SEARCH_TIMEOUT"])
+    if reply is None:
+        raise ApiError(503, "service_unavailable", "No search worker answered in time.")
+    if not reply["ok"]:  # the worker raised; it logged the details
+        raise ApiError(503, "service_unavailable", "The search could not be run; try again later.")
+    return reply["results"]

@@ -88,10 +88,15 @@ export async function openSession(id) {
     ...session.messages.map((message) =>
       message.role === "user"
         ? userBubble(message.content)
-        : answerBubble({ answer: message.content, grounded: true, sources: message.sources, related: [] }),
+        : answerBubble(storedAnswer(message)),
     ),
   );
   $("question").focus();
+}
+
+// A stored answer keeps its sources but not its `grounded` flag: grounded answers always cite.
+function storedAnswer(message) {
+  return { answer: message.content, grounded: message.sources.length > 0, sources: message.sources, related: [] };
 }
 
 export function newChat() {

@@ -17,12 +17,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from playwright import sync_api as playwright_api
+from playwright.sync_api import expect
 
 from api import create_app
 from tests.services import PROJECT_ROOT, gunicorn, link_in
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
@@ -185,6 +184,20 @@ def test_a_person_chats_from_the_page(page, server, mailbox, tmp_path):
     exported = Path(download.value.path()).read_text()
     assert RETURN_QUESTION in exported and "45 days" in exported
     shot(page, "05-sessions")
+
+    # An expired access token is refreshed with the refresh token and the request repeated.
+    expired = {"error": {"code": "token_expired", "message": "The token has expired.", "details": {}}}
+    page.route(
+        re.compile(r".*/api/v1/sessions/\d+$"),
+        lambda route: route.fulfill(status=401, json=expired),
+        times=1,
+    )
+    page.locator(".session-open", has_text="Zorblatt").click()
+    expect(page.locator(".message.assistant").first).to_contain_text("7.3412")
+    refreshes = [r for r in page.recorder.requests if r.url.endswith("/api/v1/auth/refresh")]
+    assert len(refreshes) == 1 and refreshes[0].response().status == 200
+    assert all("401" in error for error in page.recorder.errors), page.recorder.errors
+    page.recorder.errors.clear()  # the browser logged the staged 401
 
     # Delete the upload's chat (after confirming the dialog).
     page.once("dialog", lambda dialog: dialog.accept())

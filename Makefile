@@ -9,7 +9,7 @@ LLAMA_CPP_VERSION := 0.3.36
 # llama-cpp-python compiles from source (minutes); its wheel is built once and reused from here.
 WHEEL_CACHE ?= $(HOME)/.cache/ragbot/wheels
 
-.PHONY: install services db run serve stop test lint clean
+.PHONY: install services db run serve stop test lint clean postman
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,9 @@ serve: db  # the part of `make run` that runs inside the services' environment
 
 stop:  ## stop what `make run` started (from another terminal)
 	$(BIN)/python -m api.local_stack --stop
+
+postman: install  ## docs/ragbot.postman_collection.json and docs/ragbot.http from the OpenAPI spec
+	$(BIN)/python -m api.postman
 
 lint: install
 	$(BIN)/ruff check .

@@ -37,10 +37,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from api.routes import BLUEPRINTS
+    from api.routes import BLUEPRINTS, web
 
     for blueprint in BLUEPRINTS:
         app.extensions["api"].register_blueprint(blueprint)
+    # The chat page is not part of the API contract, so it stays out of the spec.
+    app.register_blueprint(web.bp)
 
 
 def _refuse_insecure_settings(app: Flask) -> None:

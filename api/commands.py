@@ -46,6 +46,7 @@ def welcome_command() -> None:
 
 
 WELCOME = """
+  Chat     {base}/            (the web page: sign up, confirm, ask, upload)
   API      {base}/api/v1      Swagger UI {base}/docs      readiness {base}/readyz
   Flower   http://localhost:{flower}  (user and password: FLOWER_BASIC_AUTH in .env)
   Email    goes to {mail}

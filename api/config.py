@@ -156,7 +156,10 @@ def load_config() -> dict:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "api/v1/openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI's scripts come from the app itself (flask-swagger-ui's copy), so /docs works offline.
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        # No call-out to the public validator badge service.
+        "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 10) * 1024 * 1024,
         "HISTORY_RETENTION_DAYS": env_int("HISTORY_RETENTION_DAYS", 30),
         "TASK_RETENTION_DAYS": env_int("TASK_RETENTION_DAYS", 30),

@@ -9,8 +9,16 @@ CLIENT_OPTIONS = {
 }
 
 
+# Connections beside the event streams' (each open stream holds one for its subscription).
+OTHER_CONNECTIONS = 100
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["redis"] = redis.Redis.from_url(app.config["REDIS_URL"], **CLIENT_OPTIONS)
+    # Room for every stream the deployment allows, were they all on this process.
+    pool_size = app.config["SSE_MAX_STREAMS"] + OTHER_CONNECTIONS
+    app.extensions["redis"] = redis.Redis.from_url(
+        app.config["REDIS_URL"], max_connections=pool_size, **CLIENT_OPTIONS
+    )
 
 
 def get_redis() -> redis.Redis:

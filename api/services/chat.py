@@ -71,9 +71,14 @@ def stream_events(
     read again only when an event or a quiet spell says it may have finished. A stream lasts
     at most SSE_MAX_STREAM_SECONDS; then the client is told to reconnect.
     """
-    config = current_app.config
+    # Subscribed now, before the response starts: a Redis failure is still a 503, not a broken stream.
+    return _events(TaskSubscription(task_id, resume_after), serialize)
+
+
+def _events(subscription: TaskSubscription, serialize: Callable[[Task], dict[str, Any]]) -> Iterator[str]:
+    config, task_id = current_app.config, subscription.task_id
     ends_at = time.monotonic() + config["SSE_MAX_STREAM_SECONDS"]
-    with TaskSubscription(task_id, resume_after) as subscription:
+    with subscription:
         task = _fresh(task_id)
         while task.state not in FINISHED:
             yield from subscription.token_events()

@@ -115,8 +115,11 @@ export async function download(path) {
 }
 
 // Server-sent events read with fetch, so the token goes in a header and not in the URL.
-export async function stream(path, onEvent) {
-  const response = await authorizedFetch(path, { headers: { Accept: "text/event-stream" } });
+// `lastEventId`: the id of the last event received before a reconnect; the server resumes after it.
+export async function stream(path, onEvent, lastEventId = 0) {
+  const headers = { Accept: "text/event-stream" };
+  if (lastEventId) headers["Last-Event-ID"] = String(lastEventId);
+  const response = await authorizedFetch(path, { headers });
   if (!response.ok) await parse(response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -128,17 +131,19 @@ export async function stream(path, onEvent) {
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const event = parseEvent(buffer.slice(0, end));
       buffer = buffer.slice(end + 2);
-      if (event) onEvent(event.name, event.data);
+      if (event) onEvent(event.name, event.data, event.id);
     }
   }
 }
 
 function parseEvent(block) {
   let name = "message";
+  let id = null;
   const data = [];
   for (const line of block.split("\n")) {
     if (line.startsWith("event:")) name = line.slice(6).trim();
     else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    else if (line.startsWith("id:")) id = Number(line.slice(3).trim());
   }
-  return data.length ? { name, data: JSON.parse(data.join("\n")) } : null; // comments are heartbeats
+  return data.length ? { name, id, data: JSON.parse(data.join("\n")) } : null; // comments are heartbeats
 }

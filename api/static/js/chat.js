@@ -178,13 +178,26 @@ async function ask(message) {
 }
 
 // Tokens are appended as they arrive; the task from `done` (or `error`) ends the stream.
+// A stream that ends without it (its lifetime on the server is over) is opened again after
+// the last token received.
+const RECONNECTS = 5;
+
 async function streamAnswer(url, bubble) {
   const text = bubble.querySelector(".message-text");
   let finished = null;
-  await stream(url, (event, data) => {
-    if (event === "token") text.textContent += data.text;
-    else if (event === "done" || event === "error") finished = data;
-  });
+  let lastId = 0;
+  for (let attempt = 0; !finished && attempt <= RECONNECTS; attempt += 1) {
+    await stream(
+      url,
+      (event, data, id) => {
+        if (event === "token") {
+          text.textContent += data.text;
+          lastId = id ?? lastId;
+        } else if (event === "done" || event === "error") finished = data;
+      },
+      lastId,
+    );
+  }
   if (!finished) throw new Error("The answer stream ended early; reload the chat to see the answer.");
   return finished;
 }

@@ -26,6 +26,7 @@ from api.extensions.database import db  # noqa: E402
 @pytest.fixture(scope="session")
 def database() -> None:
     services.recreate_database()
+    services.flush_redis(TEST_ENV["REDIS_URL"])  # nothing left by an interrupted session
     app = create_app()
     with app.app_context():
         upgrade()

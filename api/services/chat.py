@@ -53,12 +53,10 @@ def wait_for(task_id: str, timeout: float) -> Task:
     """The task once finished, or as it is when `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
     with TaskSubscription(task_id) as subscription:
-        task = _fresh(task_id)
-        while task.state not in FINISHED and (remaining := deadline - time.monotonic()) > 0:
-            event = subscription.next_event(min(remaining, 1.0))
-            if _may_have_finished(event):
-                task = _fresh(task_id)
-    return task
+        watched = WatchedTask(task_id)
+        while not watched.finished and (remaining := deadline - time.monotonic()) > 0:
+            watched.after(subscription.next_event(remaining))
+    return watched.task
 
 
 def stream_events(
@@ -79,8 +77,8 @@ def _events(subscription: TaskSubscription, serialize: Callable[[Task], dict[str
     config, task_id = current_app.config, subscription.task_id
     ends_at = time.monotonic() + config["SSE_MAX_STREAM_SECONDS"]
     with subscription:
-        task = _fresh(task_id)
-        while task.state not in FINISHED:
+        watched = WatchedTask(task_id)
+        while not watched.finished:
             yield from subscription.token_events()
             if (remaining := ends_at - time.monotonic()) <= 0:
                 yield reconnect()
@@ -88,14 +86,36 @@ def _events(subscription: TaskSubscription, serialize: Callable[[Task], dict[str
             event = subscription.next_event(min(config["SSE_HEARTBEAT_SECONDS"], remaining))
             if event is None:
                 yield heartbeat()
-            if _may_have_finished(event):
-                task = _fresh(task_id)
-        yield from _finish(task, subscription, serialize)
+            watched.after(event)
+        yield from _finish(watched.task, subscription, serialize)
 
 
-def _may_have_finished(event: dict[str, Any] | None) -> bool:
-    """A finish event, or a quiet spell: then the database is asked, in case an event was lost."""
-    return event is None or event["type"] in FINISHED
+class WatchedTask:
+    """A task row, read again when a finish event says so, or after a quiet spell in case an event
+    was lost (a Redis reconnect): not on every heartbeat, which thousands of streams would make
+    a steady load on the database."""
+
+    QUIET_RECHECK_SECONDS = 30.0
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self._read()
+
+    @property
+    def finished(self) -> bool:
+        return self.task.state in FINISHED
+
+    def after(self, event: dict[str, Any] | None) -> None:
+        if event is None:
+            quiet_long_enough = time.monotonic() - self.read_at >= self.QUIET_RECHECK_SECONDS
+            if quiet_long_enough:
+                self._read()
+        elif event["type"] in FINISHED:
+            self._read()
+
+    def _read(self) -> None:
+        self.task = _fresh(self.task_id)
+        self.read_at = time.monotonic()
 
 
 def _finish(

@@ -54,6 +54,15 @@ class TokenPairSchema(ma.Schema):
     user = ma.fields.Nested(UserSchema)
 
 
+class ProfileUpdated(UserEnvelope):
+    """After a password change every earlier token is refused; the caller gets a fresh pair."""
+
+    access_token = ma.fields.String(metadata={"description": "only when the password changed"})
+    refresh_token = ma.fields.String(metadata={"description": "only when the password changed"})
+    token_type = ma.fields.String(metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer()
+
+
 class LogoutRequest(ma.Schema):
     refresh_token = ma.fields.String(validate=validate.Length(max=4096))
 

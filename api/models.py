@@ -173,7 +173,7 @@ class Document(TimestampMixin, db.Model):
     chunk_count: Mapped[int] = mapped_column(default=0, nullable=False)
     error: Mapped[str | None] = mapped_column(sa.Text)
 
-    clip_names = clipped_to_column("title", "source_name")
+    clip_title = clipped_to_column("title")
 
 
 class Chunk(db.Model):

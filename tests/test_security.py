@@ -252,8 +252,9 @@ def test_without_a_mail_server_production_sends_nothing_and_logs_no_link(databas
         with pytest.raises(emails.MailNotConfiguredError):
             emails.send_password_reset_email(user.id)
     assert list(tmp_path.iterdir()) == []
-    assert "verify-email/" not in caplog.text and "token=" not in caplog.text
-    assert "prod@example.com" not in caplog.text
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith(("api", "workers")))
+    assert "verify-email/" not in ours and "token=" not in ours
+    assert "prod@example.com" not in ours
 
 
 def test_cors_answers_only_allowed_origins(database):

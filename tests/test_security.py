@@ -157,14 +157,16 @@ def test_a_reset_link_sent_to_an_old_address_no_longer_works(app, client, make_u
     assert confirm.status_code == 400 and error_code(confirm) == "invalid_token"
 
 
-def _mean_duration(client, path: str, email: str, rounds: int) -> float:
-    durations = []
+def _median_durations(client, path: str, emails: tuple[str, ...], rounds: int) -> list[float]:
+    """The median answer time for each address, asking for them in turn (so drift hits all alike)."""
+    durations: list[list[float]] = [[] for _ in emails]
     for _ in range(rounds):
-        started = time.perf_counter()
-        response = client.post(path, json={"email": email})
-        durations.append(time.perf_counter() - started)
-        assert response.status_code == 202
-    return statistics.mean(durations)
+        for i, email in enumerate(emails):
+            started = time.perf_counter()
+            response = client.post(path, json={"email": email})
+            durations[i].append(time.perf_counter() - started)
+            assert response.status_code == 202
+    return [statistics.median(d) for d in durations]
 
 
 @pytest.mark.parametrize("path", ["/api/v1/auth/resend-verification", "/api/v1/auth/password-reset"])
@@ -179,12 +181,13 @@ def test_known_and_unknown_addresses_get_the_same_answer_in_similar_time(app, wo
     assert (known.status_code, known.json) == (unknown.status_code, unknown.json)
     assert known.status_code == 202
 
-    rounds = 25
-    _mean_duration(client, path, "warm-up@example.com", 3)
-    known_mean = _mean_duration(client, path, "known@example.com", rounds)
-    unknown_mean = _mean_duration(client, path, "nobody@example.com", rounds)
-    # Generous: the same work is done for both, and the machine is shared.
-    assert max(known_mean, unknown_mean) < 2 * min(known_mean, unknown_mean), (known_mean, unknown_mean)
+    _median_durations(client, path, ("warm-up@example.com",), 3)
+    known_time, unknown_time = _median_durations(
+        client, path, ("known@example.com", "nobody@example.com"), 30
+    )
+    # Queuing the email costs a few milliseconds: done for known addresses alone, it made their
+    # answers 1.5 to 2 times slower (median); done for both, the two are within 10%.
+    assert max(known_time, unknown_time) < 1.3 * min(known_time, unknown_time), (known_time, unknown_time)
 
 
 # ---------------------------------------------------------------- logs

@@ -33,9 +33,13 @@ class SignupRequest(ma.Schema):
 
 
 class LoginRequest(ma.Schema):
-    login = ma.fields.String(metadata={"description": "username or email"})
-    username = ma.fields.String(metadata={"description": "accepted instead of `login`"})
-    email = ma.fields.String(metadata={"description": "accepted instead of `login`"})
+    login = ma.fields.String(validate=validate.Length(max=254), metadata={"description": "username or email"})
+    username = ma.fields.String(
+        validate=validate.Length(max=254), metadata={"description": "accepted instead of `login`"}
+    )
+    email = ma.fields.String(
+        validate=validate.Length(max=254), metadata={"description": "accepted instead of `login`"}
+    )
     password = ma.fields.String(required=True, validate=validate.Length(max=128), load_only=True)
 
     @ma.post_load

@@ -88,6 +88,13 @@ def test_deeply_nested_json_is_a_400_json_error(client, make_user, opening, clos
         response = client.post(path, headers=headers, data=deep, content_type="application/json")
         assert response.status_code == 400, response.get_data(as_text=True)[:300]
         assert response.json["error"]["code"] == "bad_request"
+    huge = client.post(
+        "/api/v1/search",
+        headers=alice["headers"],
+        data='{"query": "x", "k": 1' + "0" * 5000 + "}",
+        content_type="application/json",
+    )
+    assert huge.status_code == 400 and huge.json["error"]["code"] == "bad_request"
     # Nesting a client might really send still works.
     fine = client.post("/api/v1/search", headers=alice["headers"], json={"query": "", "x": [[[[1]]]]})
     assert fine.status_code == 422 and "query" in fine.json["error"]["details"]

@@ -1,5 +1,6 @@
-"""Hostile input stops here, before any route: JSON nested deeper than anyone writes, and NUL
-characters, which PostgreSQL cannot store in text (psycopg2 raises, which would be a 500).
+"""Hostile input stops here, before any route: JSON nested deeper than anyone writes, numbers
+Python refuses to convert, and NUL characters, which PostgreSQL cannot store in text (psycopg2
+raises, which would be a 500).
 
 One `before_request` hook covers every JSON body, form field and query parameter of every route,
 so no route, schema or text field has to remember it.
@@ -25,12 +26,14 @@ def init_app(app: Flask) -> None:
 
 def refuse_hostile_input() -> None:
     problems: dict[str, list[str]] = {}
-    for location in (request.args, request.form):
-        for name, value in location.items(multi=True):
-            if NUL in name or NUL in value:
-                problems[_field_name(name)] = [NUL_MESSAGE]
-    for name, upload in request.files.items(multi=True):
-        if NUL in (upload.filename or ""):
+    named_values = list(request.args.items(multi=True))
+    # Forms only where a route reads them (uploads): reading any other body as a form would use
+    # it up before the route's JSON parser could refuse it with a 400.
+    if request.mimetype == "multipart/form-data":
+        named_values += request.form.items(multi=True)
+        named_values += ((name, upload.filename or "") for name, upload in request.files.items(multi=True))
+    for name, value in named_values:
+        if NUL in name or NUL in value:
             problems[_field_name(name)] = [NUL_MESSAGE]
     if request.is_json and request.content_length != 0:
         _check_json(request.get_data(cache=True), problems)
@@ -43,8 +46,8 @@ def _check_json(raw: bytes, problems: dict[str, list[str]]) -> None:
         body = json.loads(raw)
     except RecursionError as error:  # the C scanner recurses once per level of nesting
         raise _too_deep() from error
-    except ValueError:  # not JSON at all: the route's own parser answers 400 for that
-        return
+    except ValueError as error:  # not JSON, or a number of more than 4,300 digits
+        raise ApiError(400, "bad_request", f"The request body is not valid JSON: {error}"[:200]) from error
     for path in _paths_with_nul(body, "", 0):
         problems[path or "_schema"] = [NUL_MESSAGE]
 

@@ -37,6 +37,9 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 # Pool processes per worker (0: one per core); each loads the models, so mind the memory.
 worker_concurrency = env_int("WORKER_CONCURRENCY", 0) or None
+# A pool process that grew past this (a huge document, a leak) is replaced after its task, before
+# it takes the machine down; the models it loaded (~1 GB) stay well below. 0: no limit.
+worker_max_memory_per_child = env_int("WORKER_MAX_MEMORY_MB", 3072) * 1024 or None  # Celery wants KiB
 task_soft_time_limit = env_int("TASK_SOFT_TIME_LIMIT", 300)
 task_time_limit = env_int("TASK_TIME_LIMIT", 360)
 broker_transport_options = {"visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT", 3600)}

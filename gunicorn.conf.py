@@ -7,7 +7,8 @@ metrics go to prometheus_client's multiprocess files and every scrape adds them 
 each server starts it empty: a fresh temporary one, or the one PROMETHEUS_MULTIPROC_DIR names.
 
 Logs: with LOG_FORMAT=json, gunicorn's own lines are JSON too and its access log is off:
-the app writes one JSON line per request instead (api/extensions/telemetry.py).
+the app writes one JSON line per request instead (api/extensions/telemetry.py). In text mode
+the access log names paths without the tokens of email links and without query strings.
 """
 
 import os
@@ -38,11 +39,27 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX)
 
 # Imported once the directory is set: prometheus_client picks its mode when first imported.
+from gunicorn.glogging import Logger  # noqa: E402
+
 from api.config import env_str, log_format  # noqa: E402
-from api.logs import gunicorn_logconfig  # noqa: E402
+from api.logs import gunicorn_logconfig, redact_url  # noqa: E402
 
 if log_format() == "json":
     logconfig_dict = gunicorn_logconfig(env_str("LOG_LEVEL", "INFO"))
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, whose access lines carry no email-link token and no query string."""
+
+    def atoms(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for name in ("r", "U"):
+            atoms[name] = redact_url(atoms[name] or "")
+        atoms["q"] = ""
+        return atoms
+
+
+logger_class = RedactingLogger
 
 
 def _metrics_dir() -> Path:

@@ -11,10 +11,35 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api.commands import register_commands
 from api.config import PROJECT_ROOT, insecure_settings, load_config
 from api.errors import register_error_handlers
-from api.extensions import celery_app, cors, database, jwt, limiter, mail, openapi, redis, telemetry
+from api.extensions import (
+    celery_app,
+    cors,
+    database,
+    jwt,
+    limiter,
+    mail,
+    openapi,
+    redis,
+    request_guard,
+    security_headers,
+    telemetry,
+)
 
-# telemetry first: it configures logging and times every request, whoever answers it.
-EXTENSIONS = (telemetry, database, redis, celery_app, jwt, mail, limiter, cors, openapi)
+# telemetry first: it configures logging and times every request, whoever answers it; then the
+# hooks every response and every request body go through.
+EXTENSIONS = (
+    telemetry,
+    security_headers,
+    request_guard,
+    database,
+    redis,
+    celery_app,
+    jwt,
+    mail,
+    limiter,
+    cors,
+    openapi,
+)
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:

@@ -133,11 +133,18 @@ def load_config() -> dict:
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_STORAGE_URI": env_str("RATELIMIT_STORAGE_URI", redis_url()),
         "RATELIMIT_HEADERS_ENABLED": True,
-        # Fail open: a Redis outage must not lock every user out of login.
+        # Redis down: no request fails for the limiter's sake (fail open), and each API process
+        # counts in its own memory meanwhile, so the limits still bite (per process) until it is back.
         "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_LOGIN": env_str("RATELIMIT_LOGIN", "10 per minute"),
+        # per account (the login as typed, normalised), from any number of addresses
+        "RATELIMIT_LOGIN_ACCOUNT": env_str("RATELIMIT_LOGIN_ACCOUNT", "20 per hour"),
+        "RATELIMIT_SIGNUP": env_str("RATELIMIT_SIGNUP", "10 per hour"),
         "RATELIMIT_EMAIL": env_str("RATELIMIT_EMAIL", "5 per hour"),
         "RATELIMIT_CHAT": env_str("RATELIMIT_CHAT", "30 per minute"),
+        "RATELIMIT_SEARCH": env_str("RATELIMIT_SEARCH", "60 per minute"),
+        "RATELIMIT_UPLOAD": env_str("RATELIMIT_UPLOAD", "60 per hour"),
         "PROXY_FIX_X_FOR": env_int("PROXY_FIX_X_FOR", 0),
         "CORS_ORIGINS": env_list("CORS_ORIGINS", "*"),
         # Mail: with no MAIL_SERVER, messages go to MAIL_OUTBOX_DIR and links to the log
@@ -161,6 +168,9 @@ def load_config() -> dict:
         # No call-out to the public validator badge service.
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 10) * 1024 * 1024,
+        # What one document may cost the worker that reads it (rag.parsing.ParseLimits)
+        "MAX_DOCX_UNZIPPED_MB": env_int("MAX_DOCX_UNZIPPED_MB", 50),
+        "MAX_PDF_PAGES": env_int("MAX_PDF_PAGES", 500),
         "HISTORY_RETENTION_DAYS": env_int("HISTORY_RETENTION_DAYS", 30),
         "TASK_RETENTION_DAYS": env_int("TASK_RETENTION_DAYS", 30),
         "BACKUP_DIR": str(env_path("BACKUP_DIR", instance_dir / "backups")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,16 @@ def configure_logging(level: str, log_format: str) -> None:
     root.setLevel(level)
     for chatty in CHATTY_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+# Link tokens travel in URL paths (`/verify-email/<token>`): access-log lines show `<token>` instead.
+_TOKEN_IN_PATH = re.compile(r"(/verify-email/)[^/?\s]+")
+_QUERY = re.compile(r"\?\S*")
+
+
+def redact_url(text: str) -> str:
+    """A request line or path with link tokens and the query string (it may hold one) taken out."""
+    return _QUERY.sub("?…", _TOKEN_IN_PATH.sub(r"\1<token>", text))
 
 
 def gunicorn_logconfig(level: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from api.extensions.database import db
 
@@ -35,6 +35,27 @@ class UtcDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, at a word boundary where there is one, with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    at_space = cut.rsplit(" ", 1)[0]
+    return (at_space if len(at_space) > limit // 2 else cut).rstrip() + "…"
+
+
+def clipped_to_column(*names: str):
+    """A validator that cuts these String columns' values to the column length: titles come from
+    headings and file names of any length, and a too-long value must not fail the whole write."""
+
+    @validates(*names)
+    def clip_to_column(self, name: str, value: str | None) -> str | None:
+        limit = self.__table__.c[name].type.length
+        return clip(value, limit) if value is not None else None
+
+    return clip_to_column
+
+
 JsonType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
@@ -56,6 +77,8 @@ class User(TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(sa.String(255), nullable=False)
     email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     is_admin: Mapped[bool] = mapped_column(default=False, nullable=False)
+    # Tokens issued before this instant are refused (set by a password change or reset).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def email_verified(self) -> bool:
@@ -74,6 +97,8 @@ class EmailToken(db.Model):
     )
     purpose: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
+    # SHA-256 of the address the link was sent to: the link proves that address, no other.
+    address_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True, nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -98,6 +123,8 @@ class ChatSession(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+
+    clip_title = clipped_to_column("title")
 
 
 class Message(db.Model):
@@ -146,6 +173,8 @@ class Document(TimestampMixin, db.Model):
     chunk_count: Mapped[int] = mapped_column(default=0, nullable=False)
     error: Mapped[str | None] = mapped_column(sa.Text)
 
+    clip_title = clipped_to_column("title")
+
 
 class Chunk(db.Model):
     __tablename__ = "chunks"
@@ -162,6 +191,8 @@ class Chunk(db.Model):
     # float32 vector bytes; the FAISS index is derived from these.
     embedding: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     embedding_model: Mapped[str | None] = mapped_column(sa.String(200))
+
+    clip_heading_path = clipped_to_column("heading_path")
 
 
 class Task(TimestampMixin, db.Model):

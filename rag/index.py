@@ -147,8 +147,14 @@ class KnowledgeIndex:
         if not self.records:
             self._bm25 = None
             return
+        tokens = bm25_tokens([_bm25_text(r) for r in self.records])
+        if not any(len(ids) for ids in tokens.ids):
+            # Only stop words in every chunk ("the and of"): nothing for BM25 to index, and bm25s
+            # fails on an empty vocabulary. Keyword search finds nothing; dense search still works.
+            self._bm25 = None
+            return
         self._bm25 = bm25s.BM25()
-        self._bm25.index(bm25_tokens([_bm25_text(r) for r in self.records]), show_progress=False)
+        self._bm25.index(tokens, show_progress=False)
 
     # ---- search --------------------------------------------------------------------------
     def allowed_rows(self, owner_id: int | None) -> np.ndarray:

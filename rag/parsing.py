@@ -13,6 +13,7 @@ import io
 import os
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -47,6 +48,15 @@ _HANDWRITTEN = (".txt", ".md", ".markdown")
 
 
 @dataclass(frozen=True)
+class ParseLimits:
+    """How much a single upload may cost to read. A .docx is a zip: a few hundred kilobytes can
+    unpack to gigabytes (a zip bomb) and take the worker down; a PDF's pages are read one by one."""
+
+    max_unzipped_bytes: int = 50 * 1024 * 1024
+    max_pdf_pages: int = 500
+
+
+@dataclass(frozen=True)
 class ParsedDocument:
     title: str
     text: str
@@ -55,8 +65,11 @@ class ParsedDocument:
 Block = tuple[str, str]  # (kind, text); kind "list" lets consecutive items stay on adjacent lines
 
 
-def parse_document(data: bytes, filename: str, title: str | None = None) -> ParsedDocument:
-    """Parse an upload into a title and normalized text, or raise `UnreadableDocument`."""
+def parse_document(
+    data: bytes, filename: str, title: str | None = None, limits: ParseLimits | None = None
+) -> ParsedDocument:
+    """Parse an upload into a title and normalized text, or raise `UnreadableDocument`
+    (also when it is over `limits`)."""
     name = _display_name(filename)
     ext = os.path.splitext(name)[1].lower()
     parser = _PARSERS.get(ext)
@@ -67,7 +80,7 @@ def parse_document(data: bytes, filename: str, title: str | None = None) -> Pars
         )
     if not data.strip():
         raise UnreadableDocument(f"{name}: the document is empty")
-    raw, metadata_title = parser(data, name)
+    raw, metadata_title = parser(data, name, limits or ParseLimits())
     text = _normalize(_tidy_lines(_normalize(raw), handwritten=ext in _HANDWRITTEN))
     if not text:
         raise UnreadableDocument(f"{name}: the document is empty")
@@ -130,11 +143,11 @@ def _decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def _parse_text(data: bytes, name: str) -> tuple[str, str | None]:
+def _parse_text(data: bytes, name: str, _limits: ParseLimits) -> tuple[str, str | None]:
     return _decode_text(data, name), None
 
 
-def _parse_markdown(data: bytes, name: str) -> tuple[str, str | None]:
+def _parse_markdown(data: bytes, name: str, _limits: ParseLimits) -> tuple[str, str | None]:
     text = re.sub(r"\r\n?", "\n", _decode_text(data, name))
     # Static-site front matter is metadata, not content: it would otherwise open every
     # chunk of the first section. Only a block that reads as YAML counts, so a document
@@ -167,7 +180,7 @@ _HTML_BLOCKS = frozenset((
 _HTML_LAYOUT_MARKERS = ["table", "article", "section", "main", *_HTML_HEADINGS]
 
 
-def _parse_html(data: bytes, name: str) -> tuple[str, str | None]:
+def _parse_html(data: bytes, name: str, _limits: ParseLimits) -> tuple[str, str | None]:
     if b"\x00" in data and not _wide_bom_codec(data):
         raise UnreadableDocument(f"{name}: the file contains binary data, not text")
     try:
@@ -289,7 +302,8 @@ class _HtmlRenderer:
 # ---------------------------------------------------------------- DOCX
 
 
-def _parse_docx(data: bytes, name: str) -> tuple[str, str | None]:
+def _parse_docx(data: bytes, name: str, limits: ParseLimits) -> tuple[str, str | None]:
+    _refuse_zip_bomb(data, name, limits.max_unzipped_bytes)
     # python-docx fails with anything from BadZipFile to KeyError or lxml errors on
     # damaged or foreign files; to the user they are all the same problem.
     try:
@@ -303,6 +317,28 @@ def _parse_docx(data: bytes, name: str) -> tuple[str, str | None]:
             "(old .doc files must be saved as .docx first)"
         ) from exc
     return _join_blocks(blocks), _plausible_metadata_title(core_title)
+
+
+def _refuse_zip_bomb(data: bytes, name: str, max_bytes: int) -> None:
+    """Refuse a zip whose members add up to more than `max_bytes` unpacked, before unpacking any.
+
+    The sizes are the archive's own claims, but zipfile never inflates a member past its
+    claimed size (it stops there and fails the CRC check), so they bound the real cost.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a zip at all: python-docx reports the file as damaged
+    if unpacked > max_bytes:
+        raise UnreadableDocument(
+            f"{name}: the document unpacks to {_megabytes(unpacked)}, more than the "
+            f"{_megabytes(max_bytes)} allowed; split it or remove large embedded files"
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MB"
 
 
 def _docx_blocks(items: Iterable[Paragraph | Table], blocks: list[Block]) -> None:
@@ -390,7 +426,7 @@ def _distinct_cells(cells: Iterable[_Cell]) -> list[_Cell]:
 # ---------------------------------------------------------------- PDF
 
 
-def _parse_pdf(data: bytes, name: str) -> tuple[str, str | None]:
+def _parse_pdf(data: bytes, name: str, limits: ParseLimits) -> tuple[str, str | None]:
     try:
         reader = PdfReader(io.BytesIO(data))
         # Many PDFs are encrypted only to restrict printing or editing, with an empty
@@ -398,6 +434,11 @@ def _parse_pdf(data: bytes, name: str) -> tuple[str, str | None]:
         if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
             raise UnreadableDocument(
                 f"{name}: the PDF is password-protected; upload a copy without a password"
+            )
+        if len(reader.pages) > limits.max_pdf_pages:
+            raise UnreadableDocument(
+                f"{name}: the PDF has {len(reader.pages)} pages, more than the {limits.max_pdf_pages} "
+                "allowed; split it into smaller files"
             )
         pages = []
         for page in reader.pages:
@@ -558,7 +599,7 @@ def _title_from_name(name: str) -> str:
     return stem[:1].upper() + stem[1:] if stem else "Untitled"
 
 
-_PARSERS: dict[str, Callable[[bytes, str], tuple[str, str | None]]] = {
+_PARSERS: dict[str, Callable[[bytes, str, ParseLimits], tuple[str, str | None]]] = {
     ".txt": _parse_text,
     ".md": _parse_markdown,
     ".markdown": _parse_markdown,

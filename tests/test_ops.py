@@ -105,5 +105,4 @@ def test_readyz_index_fails_when_built_with_another_model(worker, app, make_user
     publish_index(tmp_path, model_id="another/embedding-model")
     check = index_check(create_app({"INDEX_DIR": str(tmp_path)}))
     assert check["ok"] is False
-    assert "another/embedding-model" in check["error"]
-    assert MINILM in check["error"]
+    assert "another embedding model" in check["error"]

@@ -6,7 +6,7 @@ from flask import Response, render_template, request
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 
 from api.errors import ApiError
-from api.extensions.limiter import configured_limit, limiter
+from api.extensions.limiter import account_key, configured_limit, limiter
 from api.routes.base import PUBLIC, Blueprint
 from api.schemas.auth import (
     EmailRequest,
@@ -14,6 +14,7 @@ from api.schemas.auth import (
     LogoutRequest,
     NoticeSchema,
     PasswordResetConfirmRequest,
+    ProfileUpdated,
     SignupRequest,
     TokenPairSchema,
     TokenRequest,
@@ -25,14 +26,18 @@ from api.services import auth_tokens, users
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 
 login_limit = limiter.limit(configured_limit("RATELIMIT_LOGIN"))
+login_account_limit = limiter.limit(configured_limit("RATELIMIT_LOGIN_ACCOUNT"), key_func=account_key)
+signup_limit = limiter.limit(configured_limit("RATELIMIT_SIGNUP"))
 email_limit = limiter.limit(configured_limit("RATELIMIT_EMAIL"))
 
 
 @blp.route("/signup", methods=["POST"])
+@signup_limit
 @blp.doc(**PUBLIC)
 @blp.arguments(SignupRequest)
 @blp.response(201, UserEnvelope)
 @blp.alt_response(409, description="username_taken / email_taken")
+@blp.alt_response(429, description="rate_limited")
 def signup(body: dict) -> dict:
     """Create an account; a verification email is queued."""
     return {"user": users.create_user(**body)}
@@ -40,6 +45,7 @@ def signup(body: dict) -> dict:
 
 @blp.route("/login", methods=["POST"])
 @login_limit
+@login_account_limit
 @blp.doc(**PUBLIC)
 @blp.arguments(LoginRequest)
 @blp.response(200, TokenPairSchema)
@@ -81,11 +87,18 @@ def get_me() -> dict:
 @blp.route("/me", methods=["PATCH"])
 @jwt_required()
 @blp.arguments(UpdateMeRequest)
-@blp.response(200, UserEnvelope)
+@blp.response(200, ProfileUpdated)
 @blp.alt_response(409, description="email_taken")
 def update_me(body: dict) -> dict:
-    """Change email and/or password; needs the current password."""
-    return {"user": users.update_profile(current_user, **body)}
+    """Change email and/or password; needs the current password.
+
+    A new password ends every token issued before it (other devices, stolen ones); this
+    login goes on with the fresh pair in the answer.
+    """
+    user = users.update_profile(current_user, **body)
+    if body.get("password") is None:
+        return {"user": user}
+    return auth_tokens.issue_token_pair(user, family=get_jwt().get("fam"))
 
 
 @blp.route("/verify-email", methods=["POST"])

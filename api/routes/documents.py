@@ -6,6 +6,7 @@ from flask import request
 from flask_jwt_extended import current_user, jwt_required
 
 from api.errors import ApiError, validation_error
+from api.extensions.limiter import configured_limit, current_user_key, limiter
 from api.models import Document
 from api.routes.base import Blueprint
 from api.schemas.chat import PageQuery
@@ -45,12 +46,14 @@ UPLOAD_BODY = {
 
 @blp.route("/documents", methods=["POST"])
 @jwt_required()
+@limiter.limit(configured_limit("RATELIMIT_UPLOAD"), key_func=current_user_key)
 @blp.doc(**UPLOAD_BODY)
 @blp.response(202, DocumentAccepted)
 @blp.alt_response(403, description="`scope: global` by a non-admin")
 @blp.alt_response(413, description="payload_too_large")
 @blp.alt_response(415, description="unsupported_media_type")
 @blp.alt_response(422, description="empty or invalid")
+@blp.alt_response(429, description="rate_limited")
 def upload_document() -> dict:
     """Add a document (multipart `file`, or JSON `{title, content}`); a worker indexes it."""
     if request.mimetype == "multipart/form-data":
@@ -97,8 +100,10 @@ def delete_document(document_id: int) -> None:
 
 @blp.route("/search", methods=["POST"])
 @jwt_required()
+@limiter.limit(configured_limit("RATELIMIT_SEARCH"), key_func=current_user_key)
 @blp.arguments(SearchRequest)
 @blp.response(200, SearchResponse)
+@blp.alt_response(429, description="rate_limited")
 @blp.alt_response(503, description="no worker answered in time, or the search failed on it")
 def search(body: dict) -> dict:
     """Ranked chunks from the global documents and the caller's own."""

@@ -33,9 +33,13 @@ class SignupRequest(ma.Schema):
 
 
 class LoginRequest(ma.Schema):
-    login = ma.fields.String(metadata={"description": "username or email"})
-    username = ma.fields.String(metadata={"description": "accepted instead of `login`"})
-    email = ma.fields.String(metadata={"description": "accepted instead of `login`"})
+    login = ma.fields.String(validate=validate.Length(max=254), metadata={"description": "username or email"})
+    username = ma.fields.String(
+        validate=validate.Length(max=254), metadata={"description": "accepted instead of `login`"}
+    )
+    email = ma.fields.String(
+        validate=validate.Length(max=254), metadata={"description": "accepted instead of `login`"}
+    )
     password = ma.fields.String(required=True, validate=validate.Length(max=128), load_only=True)
 
     @ma.post_load
@@ -52,6 +56,15 @@ class TokenPairSchema(ma.Schema):
     token_type = ma.fields.String(metadata={"example": "Bearer"})
     expires_in = ma.fields.Integer(metadata={"description": "access token lifetime, seconds"})
     user = ma.fields.Nested(UserSchema)
+
+
+class ProfileUpdated(UserEnvelope):
+    """After a password change every earlier token is refused; the caller gets a fresh pair."""
+
+    access_token = ma.fields.String(metadata={"description": "only when the password changed"})
+    refresh_token = ma.fields.String(metadata={"description": "only when the password changed"})
+    token_type = ma.fields.String(metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer()
 
 
 class LogoutRequest(ma.Schema):

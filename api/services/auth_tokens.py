@@ -8,13 +8,19 @@ used refresh token; presenting it again is a replay, which revokes the family
 Revocations are written to PostgreSQL (the record) and to Redis with a TTL
 (the per-request check). After a Redis flush the cache is reloaded from the
 table; while Redis is down the table is asked directly.
+
+A password change or reset sets the user's `tokens_valid_after`: every token
+issued before it, of every login, is refused from then on. Tokens carry their
+issue time to the microsecond (`iat_us`), as JWT's own `iat` has whole seconds only
+and a token issued in the same second as the change must not survive it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -29,12 +35,13 @@ from api.models import RevokedToken, User, utcnow
 
 log = logging.getLogger(__name__)
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 KEY_PREFIX = "auth:revoked:"
 CACHE_LOADED_KEY = "auth:revoked:loaded"
 
 
 def issue_token_pair(user: User, family: str | None = None) -> dict[str, Any]:
-    claims = {"fam": family or uuid.uuid4().hex}
+    claims = {"fam": family or uuid.uuid4().hex, "iat_us": time.time_ns() // 1000}
     identity = str(user.id)
     lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return {
@@ -94,6 +101,8 @@ def revoke(identifier: str, expires_at: datetime) -> bool:
 
 
 def is_revoked(payload: dict[str, Any]) -> bool:
+    if _issued_before_cutoff(payload):
+        return True
     identifiers = [payload["jti"]] + ([payload["fam"]] if payload.get("fam") else [])
     try:
         revoked = _is_revoked_in_cache(identifiers)
@@ -102,6 +111,15 @@ def is_revoked(payload: dict[str, Any]) -> bool:
     if revoked and payload.get("type") == "refresh":
         revoke_family(payload)  # a spent refresh token came back: treat it as stolen
     return revoked
+
+
+def _issued_before_cutoff(payload: dict[str, Any]) -> bool:
+    """Issued before the user's last password change (the user is loaded once per request anyway)."""
+    user = db.session.get(User, int(payload["sub"]))
+    if user is None or user.tokens_valid_after is None:
+        return False
+    issued_us = payload.get("iat_us", payload["iat"] * 1_000_000)
+    return issued_us < (user.tokens_valid_after - EPOCH) // timedelta(microseconds=1)
 
 
 def _is_revoked_in_cache(identifiers: list[str]) -> bool:

@@ -20,9 +20,12 @@ from api.services.pagination import newest_first_page
 
 # Mirrors rag.parsing.SUPPORTED_EXTENSIONS; kept here so the API never imports the parsers.
 UPLOAD_EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+MAX_FILENAME_CHARS = 255  # what file systems allow; the name picks the parser, so it is never cut
 
 
 def upload(user: User, filename: str, data: bytes, title: str | None, scope: str) -> tuple[Document, Task]:
+    if len(Path(filename).name) > MAX_FILENAME_CHARS:
+        raise validation_error("file", f"The file name is longer than {MAX_FILENAME_CHARS} characters.")
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_EXTENSIONS:
         raise ApiError(

@@ -1,4 +1,5 @@
-"""One-time tokens for email links: random, stored only as a SHA-256 hash, single-use, expiring."""
+"""One-time tokens for email links: random, stored only as a SHA-256 hash, single-use, expiring,
+and good only while the account still has the address the link was sent to."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _address_hash(email: str) -> str:
+    return _hash(email.strip().lower())
+
+
 def _lifetime(purpose: str) -> timedelta:
     if purpose == VERIFY:
         return timedelta(hours=current_app.config["VERIFY_TOKEN_HOURS"])
@@ -35,6 +40,7 @@ def issue_email_token(user: User, purpose: str) -> str:
             user_id=user.id,
             purpose=purpose,
             token_hash=_hash(token),
+            address_hash=_address_hash(user.email),
             expires_at=utcnow() + _lifetime(purpose),
         )
     )
@@ -43,7 +49,8 @@ def issue_email_token(user: User, purpose: str) -> str:
 
 
 def consume_email_token(token: str, purpose: str) -> User:
-    """Mark the token used and return its user; 400 if unknown, used or expired."""
+    """Mark the token used and return its user; 400 if unknown, used, expired, or sent to an
+    address the account no longer has (a link proves the inbox it reached, not the account)."""
     row = db.session.scalar(
         sa.select(EmailToken).where(EmailToken.token_hash == _hash(token), EmailToken.purpose == purpose)
     )
@@ -51,6 +58,12 @@ def consume_email_token(token: str, purpose: str) -> User:
         raise ApiError(400, "invalid_token", "This link is invalid or has already been used.")
     if row.expires_at <= utcnow():
         raise ApiError(400, "token_expired", "This link has expired; request a new one.")
+    if row.address_hash != _address_hash(row.user.email):
+        raise ApiError(
+            400,
+            "invalid_token",
+            "This link was sent to an address the account no longer uses; request a new one.",
+        )
     # Conditional update: of two concurrent uses, exactly one wins.
     claimed = db.session.execute(
         sa.update(EmailToken)

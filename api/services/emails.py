@@ -1,8 +1,9 @@
 """Compose and deliver account emails (plain text + HTML) with flask-mail.
 
-With no `MAIL_SERVER` configured (the embedded default) a message is written to
-`MAIL_OUTBOX_DIR` as an .eml file and its link is logged, so a local install
-needs no SMTP server.
+With no `MAIL_SERVER` configured (the embedded default) in development and test, a message is
+written to `MAIL_OUTBOX_DIR` as an .eml file and its link is logged, so a local install needs no
+SMTP server. Anywhere else that would put working account links in the log files, so the email
+fails instead (`MailNotConfiguredError`), naming no address and no link.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from flask import current_app, render_template
 from flask_mail import Message
 
+from api.config import SAFE_FOR_DEFAULTS
 from api.extensions.database import db
 from api.extensions.mail import mail
 from api.models import User, utcnow
@@ -21,9 +23,18 @@ from api.services import email_tokens
 log = logging.getLogger(__name__)
 
 
-def send_verification_email(user_id: int) -> bool:
+class MailNotConfiguredError(RuntimeError):
+    """No MAIL_SERVER outside development and test: the email cannot be sent, and is not retried."""
+
+
+def _user(user_id: int | None) -> User | None:
+    # None: the address asked for has no account; the task was queued so the answer took as long.
+    return db.session.get(User, user_id) if user_id is not None else None
+
+
+def send_verification_email(user_id: int | None) -> bool:
     """Email a fresh verification link; False when there is nothing to send."""
-    user = db.session.get(User, user_id)
+    user = _user(user_id)
     if user is None or user.email_verified:
         return False
     token = email_tokens.issue_email_token(user, email_tokens.VERIFY)
@@ -39,8 +50,8 @@ def send_verification_email(user_id: int) -> bool:
     return True
 
 
-def send_password_reset_email(user_id: int) -> bool:
-    user = db.session.get(User, user_id)
+def send_password_reset_email(user_id: int | None) -> bool:
+    user = _user(user_id)
     if user is None:
         return False
     token = email_tokens.issue_email_token(user, email_tokens.RESET)
@@ -77,6 +88,11 @@ def _deliver(user: User, subject: str, template: str, **context: object) -> None
     if current_app.config["MAIL_SERVER"]:
         mail.send(message)
         log.info("sent %r to user %s", subject, user.id)
+    elif current_app.config["ENV_NAME"] not in SAFE_FOR_DEFAULTS:
+        raise MailNotConfiguredError(
+            f"MAIL_SERVER is not set (APP_ENV={current_app.config['ENV_NAME']}): {subject!r} for user "
+            f"{user.id} was not sent; links are written to the outbox and log only in development and test"
+        )
     else:
         path = _write_to_outbox(message)
         link = f"; link: {context['link']}" if context.get("link") else ""

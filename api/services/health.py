@@ -29,6 +29,19 @@ WORKER_REPORT_PREFIX = "workers:models:"
 REPORT_SECONDS = 60  # a report lives this long unless renewed...
 RENEW_SECONDS = 15  # ...and its worker renews it this often
 ESSENTIAL = ("database", "redis")
+# What /readyz says when a check fails: the probe is public, so it names the failing part and no
+# more; the exception itself (host names, driver messages, paths) goes to the log.
+GENERIC_REASONS = {
+    "database": "the database did not answer",
+    "redis": "Redis did not answer",
+    "workers": "no worker answered a ping",
+    "models": "no running worker has loaded its models and index",
+    "index": "the search index is not usable",
+}
+
+
+class NotReadyError(RuntimeError):
+    """A failed check whose message was written for the public probe (no exception text in it)."""
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +49,16 @@ log = logging.getLogger(__name__)
 def readiness() -> tuple[str, dict[str, dict[str, Any]]]:
     """("ok" | "degraded" | "unavailable", the checks); degraded: up, but chats cannot be answered."""
     checks = {
-        "database": _timed(lambda: db.session.execute(sa.text("SELECT 1"))),
-        "redis": _timed(lambda: get_redis().ping()),
+        "database": _timed("database", lambda: db.session.execute(sa.text("SELECT 1"))),
+        "redis": _timed("redis", lambda: get_redis().ping()),
     }
     reports = worker_reports() if checks["redis"]["ok"] else {}
-    checks["workers"] = _timed(lambda: _ping_workers(reports))
+    checks["workers"] = _timed("workers", lambda: _ping_workers(reports))
     answering = checks["workers"].get("answered", [])
-    checks["models"] = _timed(lambda: _models_loaded(answering, reports))
-    checks["index"] = _timed(lambda: _index_current([reports[n] for n in answering if n in reports]))
+    checks["models"] = _timed("models", lambda: _models_loaded(answering, reports))
+    checks["index"] = _timed(
+        "index", lambda: _index_current([reports[n] for n in answering if n in reports])
+    )
     if all(check["ok"] for check in checks.values()):
         return "ok", checks
     return ("degraded" if all(checks[name]["ok"] for name in ESSENTIAL) else "unavailable"), checks
@@ -91,7 +106,7 @@ def _ping_workers(reports: dict[str, dict[str, Any]]) -> dict[str, Any]:
     expected = max(1, sum(bool(report["ok"]) for report in reports.values()))
     replies = celery.control.ping(timeout=current_app.config["READYZ_WORKER_TIMEOUT"], limit=expected)
     if not replies:
-        raise RuntimeError("no worker answered a ping")
+        raise NotReadyError(GENERIC_REASONS["workers"])
     return {"answered": sorted(name for reply in replies for name in reply)}
 
 
@@ -99,7 +114,8 @@ def _models_loaded(answering: list[str], reports: dict[str, dict[str, Any]]) -> 
     loaded = [name for name in answering if reports.get(name, {}).get("ok")]
     if not loaded:
         errors = {name: reports[name]["error"] for name in answering if name in reports}
-        raise RuntimeError(f"no running worker has loaded its models and index: {errors or 'not yet'}")
+        log.warning("readiness: no worker has loaded its models: %s", errors or "not yet")
+        raise NotReadyError(GENERIC_REASONS["models"] + ("" if errors else " yet"))
     return {"loaded": loaded}
 
 
@@ -108,12 +124,15 @@ def _index_current(running_workers: list[dict[str, Any]]) -> dict[str, Any]:
     manifest = read_manifest(current_app.config["INDEX_DIR"])
     if manifest is None:
         if _has_documents():
-            raise RuntimeError("there are documents but no search index yet (a worker builds it on start)")
+            raise NotReadyError("there are documents but no search index yet (a worker builds it on start)")
         return summary(manifest)
     embedders = {w["embedding_model"] for w in running_workers if w.get("embedding_model")}
     if embedders and manifest["model_id"] not in embedders and _has_documents():
         workers_use = ", ".join(sorted(embedders))
-        raise RuntimeError(f"index built with {manifest['model_id']}; the workers embed with {workers_use}")
+        log.warning(
+            "readiness: index built with %s; the workers embed with %s", manifest["model_id"], workers_use
+        )
+        raise NotReadyError("the index was built with another embedding model than the workers use")
     return summary(manifest)
 
 
@@ -121,13 +140,17 @@ def _has_documents() -> bool:
     return bool(db.session.scalar(sa.select(sa.select(Document.id).exists())))
 
 
-def _timed(check: Callable[[], Any]) -> dict[str, Any]:
+def _timed(name: str, check: Callable[[], Any]) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         outcome = check()
-    except Exception as error:  # any failure means "not ready", reported with its reason
+    except NotReadyError as error:
         db.session.rollback()
-        return {"ok": False, "error": f"{type(error).__name__}: {error}"[:300]}
+        return {"ok": False, "error": str(error)}
+    except Exception as error:  # any failure means "not ready": the detail goes to the log only
+        db.session.rollback()
+        log.warning("readiness check %s failed: %s: %s", name, type(error).__name__, error)
+        return {"ok": False, "error": GENERIC_REASONS[name]}
     result = {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
     if isinstance(outcome, dict):
         result.update(outcome)

@@ -66,7 +66,7 @@ def update_profile(
         user.email = email.strip()
         user.email_verified_at = None
     if password is not None:
-        user.password_hash = passwords.hash_password(password)
+        _set_password(user, password)
     _commit_or_conflict(email=email)
     if email_changed:
         queue_verification_email(user)
@@ -84,20 +84,17 @@ def verify_email(token: str) -> User:
 def request_verification_email(email: str) -> None:
     """Resend the link; silent when the address is unknown or verified (no enumeration)."""
     user = find_by_email(email)
-    if user is not None and not user.email_verified:
-        queue_verification_email(user)
+    _enqueue(queue.SEND_VERIFICATION_EMAIL, user if user is not None and not user.email_verified else None)
 
 
 def request_password_reset(email: str) -> None:
     """Send a reset link; silent when the address is unknown (no enumeration)."""
-    user = find_by_email(email)
-    if user is not None:
-        _enqueue(queue.SEND_PASSWORD_RESET_EMAIL, user)
+    _enqueue(queue.SEND_PASSWORD_RESET_EMAIL, find_by_email(email))
 
 
 def reset_password(token: str, new_password: str) -> User:
     user = email_tokens.consume_email_token(token, email_tokens.RESET)
-    user.password_hash = passwords.hash_password(new_password)
+    _set_password(user, new_password)
     # The reset link reached the inbox, which proves the address.
     user.email_verified_at = user.email_verified_at or utcnow()
     email_tokens.retire_email_tokens(user, email_tokens.RESET)
@@ -105,16 +102,27 @@ def reset_password(token: str, new_password: str) -> User:
     return user
 
 
+def _set_password(user: User, password: str) -> None:
+    """Change the password and end every token issued before now (stolen ones included)."""
+    user.password_hash = passwords.hash_password(password)
+    user.tokens_valid_after = utcnow()
+
+
 def queue_verification_email(user: User) -> None:
     _enqueue(queue.SEND_VERIFICATION_EMAIL, user)
 
 
-def _enqueue(task_name: str, user: User) -> None:
-    """Queue an email; a broker outage must not undo the account change that triggered it."""
+def _enqueue(task_name: str, user: User | None) -> None:
+    """Queue an email; a broker outage must not undo the account change that triggered it.
+
+    With no user (an unknown address) the same task is queued with nothing to send, so the
+    answer takes as long as for a known address and reveals nothing by its timing.
+    """
+    user_id = user.id if user is not None else None
     try:
-        queue.send(task_name, user.id)
+        queue.send(task_name, user_id)
     except Exception as error:  # kombu raises several types for an unreachable broker
-        log.error("could not queue %s for user %s: %s", task_name, user.id, error)
+        log.error("could not queue %s for user %s: %s", task_name, user_id, error)
 
 
 def _ensure_available(

@@ -8,12 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask import current_app
 
 from api.extensions.database import db
 from api.models import Chunk, Document
 from api.services import tasks
 from rag.chunking import Chunk as TextChunk
-from rag.parsing import SUPPORTED_EXTENSIONS, UnreadableDocument, media_type_for, parse_document
+from rag.parsing import (
+    SUPPORTED_EXTENSIONS,
+    ParseLimits,
+    UnreadableDocument,
+    media_type_for,
+    parse_document,
+)
 from workers.failures import failure_of
 from workers.knowledge.engine import engine
 from workers.knowledge.index_sync import Addition, chunk_record, update_index
@@ -103,14 +110,15 @@ def _prepare_source(
 ) -> IngestOutcome | None:
     """Parse and chunk a document into `pending`; an outcome now only when it is unchanged or unreadable."""
     digest = hashlib.sha256(source.data).hexdigest()
+    # The full path identifies the file across runs; users see only its name (source_name).
     name = str(source.path.resolve()) if source.path.exists() else str(source.path)
     existing = db.session.scalar(
-        sa.select(Document).where(Document.scope == "global", Document.source_name == name)
+        sa.select(Document).where(Document.scope == "global", Document.storage_path == name)
     )
     if existing is not None and existing.content_hash == digest and existing.status == "ready":
         return IngestOutcome(source.path, "unchanged", existing.id, existing.chunk_count)
     document = existing or Document(
-        scope="global", source_name=name, title=source.title or Path(source.filename).stem
+        scope="global", source_name=Path(name).name, title=source.title or Path(source.filename).stem
     )
     document.content_hash = digest
     document.media_type = media_type_for(source.filename)
@@ -165,13 +173,20 @@ def _mark_ready(documents: list[Document], commit: bool = True) -> None:
 
 
 def _chunk_document(document: Document, data: bytes, filename: str) -> list[TextChunk]:
-    parsed = parse_document(data, filename)
+    parsed = parse_document(data, filename, limits=parse_limits())
     chunks = engine().chunker.chunk(parsed.text, parsed.title)
     if not chunks:
         raise UnreadableDocument(f"{filename}: no text to index")
     if not document.title or document.title == Path(filename).stem:
         document.title = parsed.title
     return chunks
+
+
+def parse_limits() -> ParseLimits:
+    config = current_app.config
+    return ParseLimits(
+        max_unzipped_bytes=config["MAX_DOCX_UNZIPPED_MB"] * 1024 * 1024, max_pdf_pages=config["MAX_PDF_PAGES"]
+    )
 
 
 def _store_chunks(documents: list[tuple[Document, list[TextChunk]]]) -> list[Addition]:

@@ -22,9 +22,28 @@ def get_task(task_id: str) -> Task:
     return tasks.get_user_task(task_id, current_user.id)
 
 
+# What a client parses from each event of the stream (heartbeats are comments, without data).
+SERVER_SENT_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "data": {
+            "type": "string",
+            "description": 'JSON: `{"text": "..."}` for a token; the task body for `done` and `error`',
+        },
+    },
+}
+
+
 @blp.route("/<task_id>/events", methods=["GET"])
 @jwt_required()
-@blp.response(200, description="`text/event-stream`: `token` events, then `done` (or `error`) with the task")
+@blp.response(
+    200,
+    SERVER_SENT_EVENT,
+    content_type="text/event-stream",
+    description="`token` events, then `done` (or `error`) with the task",
+)
 @blp.alt_response(404, description="unknown, or another user's task")
 def task_events(task_id: str) -> Response:
     """Stream a chat answer as server-sent events, whenever the client connects."""

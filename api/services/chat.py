@@ -89,8 +89,9 @@ def _finish(
     task: Task, already_sent: int, replay: list[str], serialize: Callable[[Task], dict[str, Any]]
 ) -> Iterator[str]:
     if task.state == "succeeded":
-        if already_sent == 0 and not replay:
+        if task.kind == "chat" and already_sent == 0 and not replay:
             # Tokens have expired from Redis: the stored answer is the whole stream.
+            # (An ingest task streams no tokens: its result has no answer to replay.)
             replay = [task.result["answer"]]
         yield from iter_replayed(replay)
         yield sse("done", serialize(task))

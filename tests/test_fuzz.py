@@ -10,6 +10,7 @@ a worker consuming the `search` queue only answers searches, so no chat is gener
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,7 +24,7 @@ from api import create_app
 from api.extensions.database import db
 from api.extensions.limiter import limiter
 from api.models import Task, User, utcnow
-from api.services import auth_tokens, users
+from api.services import auth_tokens, health, users
 from tests import services
 from tests.conftest import PASSWORD, SESSION_DIR
 
@@ -92,9 +93,19 @@ def search_worker(database: None) -> Iterator[None]:
             dict(os.environ), SESSION_DIR / "fuzz-worker.log", "-Q search -n fuzz@%h"
         )
         worker.start(FUZZ_APP.extensions["celery"])
+        _wait_until_ready()
         yield
         worker.stop()
     services.flush_redis(FUZZ_BROKER)
+
+
+def _wait_until_ready(timeout: float = 180) -> None:
+    """Until the worker has loaded its models: /readyz answers 503 before, as it should."""
+    deadline = time.monotonic() + timeout
+    with FUZZ_APP.app_context():
+        while (state := health.readiness())[0] != "ok":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +119,11 @@ def request_budget() -> Iterator[None]:
 
 
 @pytest.fixture
-def accounts(app, search_worker: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def accounts(app, search_worker: None, monkeypatch: pytest.MonkeyPatch, request) -> Iterator[None]:
     """A verified member and an administrator, with their tokens."""
+    if request.node.name.endswith("[GET /readyz]"):
+        # The clean-up after each test flushes Redis, worker reports included (renewed every 15 s).
+        _wait_until_ready()
     # A 429 says nothing about the request, and would hide the route behind the limit.
     monkeypatch.setattr(limiter, "enabled", False)
     with FUZZ_APP.app_context():

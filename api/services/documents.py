@@ -20,10 +20,22 @@ from api.services.pagination import newest_first_page
 
 # Mirrors rag.parsing.SUPPORTED_EXTENSIONS; kept here so the API never imports the parsers.
 UPLOAD_EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+# A file part whose name says nothing (a blob, "upload") is read by its declared media type.
+EXTENSION_BY_MEDIA_TYPE = {
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/html": ".html",
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
 
 
-def upload(user: User, filename: str, data: bytes, title: str | None, scope: str) -> tuple[Document, Task]:
+def upload(
+    user: User, filename: str, data: bytes, title: str | None, scope: str, media_type: str | None = None
+) -> tuple[Document, Task]:
     suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_EXTENSIONS:
+        suffix = EXTENSION_BY_MEDIA_TYPE.get(media_type or "", suffix)
     if suffix not in UPLOAD_EXTENSIONS:
         raise ApiError(
             415,

@@ -98,32 +98,29 @@ class ChatUser(HttpUser):
     def stream(self) -> None:
         if self.task_id is None:
             return
-        name = "GET /tasks/<id>/events"
         started = time.perf_counter()
-        failure = None
-        try:
-            with self.client.get(
-                f"/api/v1/tasks/{self.task_id}/events", name=name, stream=True, timeout=REQUEST_TIMEOUT
-            ) as response:
-                if response.status_code != 200:
-                    failure = RuntimeError(f"{response.status_code}: {response.text[:200]}")
-                else:
-                    for line in response.iter_lines(decode_unicode=True):
-                        if line in ("event: done", "event: error"):
-                            break
-                        if time.perf_counter() - started > STREAM_SECONDS:
-                            break  # still generating: leave, as a browser tab that is closed
-        except Exception as error:  # a broken stream is an error of this request
-            failure = error
-        # Timed to the end of the stream (or the cut), not to its headers.
-        events.request.fire(
-            request_type="SSE",
-            name=name,
-            response_time=(time.perf_counter() - started) * 1000,
-            response_length=0,
-            exception=failure,
-            context={},
-        )
+        with self.client.get(
+            f"/api/v1/tasks/{self.task_id}/events",
+            name="GET /tasks/<id>/events",
+            stream=True,
+            catch_response=True,
+            timeout=REQUEST_TIMEOUT,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code}: {response.text[:200]}")
+                return
+            try:
+                for line in response.iter_lines(decode_unicode=True):
+                    if line in ("event: done", "event: error"):
+                        break
+                    if time.perf_counter() - started > STREAM_SECONDS:
+                        break  # still generating: leave, as a browser tab that is closed
+            except Exception as error:  # a stream broken midway is an error of this request
+                response.failure(error)
+                return
+            # Timed to the end of the stream (or the cut), not to its headers.
+            response.request_meta["response_time"] = (time.perf_counter() - started) * 1000
+            response.success()
 
     @task(3)
     def history(self) -> None:

@@ -112,6 +112,7 @@ def test_a_file_named_without_an_extension_is_read_by_its_media_type(client, mak
     assert response.status_code == 202, response.json
     doc = wait_until_ready(client, alice, response.json["document"]["id"])
     assert doc["status"] == "ready" and doc["chunk_count"] >= 1
+    assert doc["source_name"] == "blob.md"
     unknown = upload_file(client, alice, "blob", b"\x89PNG\r\n", "image/png")
     assert unknown.status_code == 415
 

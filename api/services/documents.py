@@ -34,8 +34,9 @@ def upload(
     user: User, filename: str, data: bytes, title: str | None, scope: str, media_type: str | None = None
 ) -> tuple[Document, Task]:
     suffix = Path(filename).suffix.lower()
-    if suffix not in UPLOAD_EXTENSIONS:
-        suffix = EXTENSION_BY_MEDIA_TYPE.get(media_type or "", suffix)
+    if suffix not in UPLOAD_EXTENSIONS and media_type in EXTENSION_BY_MEDIA_TYPE:
+        suffix = EXTENSION_BY_MEDIA_TYPE[media_type]
+        filename = f"{filename}{suffix}"  # the parser reads the type from the name
     if suffix not in UPLOAD_EXTENSIONS:
         raise ApiError(
             415,

@@ -181,13 +181,14 @@ def start_procfile_process(process: str, log_path: Path, env: dict[str, str]) ->
 class WorkerProcess:
     """The Procfile's `worker` process, configured through the environment as operators do."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, options: str = "") -> None:
         self.env = {**env, "WORKER_CONCURRENCY": "1"}
         self.log_path = log_path
+        self.options = options  # appended to the Procfile's command line, e.g. "-Q search"
         self.process: subprocess.Popen | None = None
 
     def start(self, celery_app, timeout: float = 90) -> None:
-        self.process = start_procfile_process("worker", self.log_path, self.env)
+        self.process = spawn(f"{procfile_command('worker')} {self.options}".strip(), self.log_path, self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

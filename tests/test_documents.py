@@ -24,11 +24,11 @@ def wait_until_ready(client, user, document_id: int, timeout: float = 120) -> di
     return doc
 
 
-def upload_file(client, user, name: str, data: bytes):
+def upload_file(client, user, name: str, data: bytes, media_type: str | None = None):
     return client.post(
         "/api/v1/documents",
         headers=user["headers"],
-        data={"file": (io.BytesIO(data), name)},
+        data={"file": (io.BytesIO(data), name, media_type)},
         content_type="multipart/form-data",
     )
 
@@ -97,11 +97,24 @@ def test_upload_limits_and_validation(client, make_user):
     assert big.status_code == 413 and big.json["error"]["code"] == "payload_too_large"
     empty = upload_text(client, alice, "Empty", "   ")
     assert empty.status_code == 422
+    blank = upload_text(client, alice, "Blank", "\u2003\u00a0")  # spaces beyond ASCII are blank too
+    assert blank.status_code == 422 and blank.json["error"]["details"] == {"content": ["Must not be blank."]}
     missing = client.post(
         "/api/v1/documents", headers=alice["headers"], data={}, content_type="multipart/form-data"
     )
     assert missing.status_code == 422 and "file" in missing.json["error"]["details"]
     assert upload_text(client, alice, "Mine", "text", scope="global").status_code == 403
+
+
+def test_a_file_named_without_an_extension_is_read_by_its_media_type(client, make_user):
+    alice = make_user()
+    response = upload_file(client, alice, "blob", f"# Sensor notes\n\n{FACT}\n".encode(), "text/markdown")
+    assert response.status_code == 202, response.json
+    doc = wait_until_ready(client, alice, response.json["document"]["id"])
+    assert doc["status"] == "ready" and doc["chunk_count"] >= 1
+    assert doc["source_name"] == "blob.md"
+    unknown = upload_file(client, alice, "blob", b"\x89PNG\r\n", "image/png")
+    assert unknown.status_code == 415
 
 
 def test_an_unreadable_file_fails_with_a_reason(client, make_user):

@@ -49,3 +49,16 @@ def test_migrations_build_exactly_the_models_schema(app):
     with app.app_context(), db.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
     assert differences == []
+
+
+def test_every_documented_error_has_a_json_body(client):
+    spec = client.get("/api/v1/openapi.json").json
+    shared = spec["components"]["responses"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                if status != "default" and int(status) >= 400:
+                    response = shared[response["$ref"].rsplit("/", 1)[1]] if "$ref" in response else response
+                    assert "application/json" in response.get("content", {}), f"{method} {path} {status}"

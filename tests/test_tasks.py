@@ -36,6 +36,17 @@ def test_task_status_is_visible_to_its_owner_only(app, client, make_user):
     assert other.json == unknown.json
 
 
+def test_a_finished_ingest_task_streams_a_done_event(app, client, make_user):
+    alice = make_user()
+    with app.app_context():
+        task_id = tasks.create_task(alice["id"], "ingest").id
+        tasks.mark_running(task_id)
+        tasks.mark_succeeded(task_id, {"document_id": 7, "chunk_count": 3})
+    events = read_events(client, alice, task_id)
+    assert [kind for kind, _ in events] == ["done"]  # no tokens: an ingest task has no answer
+    assert events[0][1]["result"] == {"document_id": 7, "chunk_count": 3}
+
+
 def test_failed_task_reports_its_error(app, client, make_user):
     alice = make_user()
     with app.app_context():

@@ -69,7 +69,7 @@ def refresh() -> dict:
 
 @blp.route("/logout", methods=["POST"])
 @jwt_required()
-@blp.arguments(LogoutRequest)
+@blp.arguments(LogoutRequest, required=False)
 @blp.response(204)
 def logout(body: dict) -> None:
     """Revoke this login's access and refresh tokens."""
@@ -133,6 +133,7 @@ def verify_email_link(token: str):
 @blp.doc(**PUBLIC)
 @blp.arguments(EmailRequest)
 @blp.response(202, NoticeSchema)
+@blp.alt_response(429, description="rate_limited")
 def resend_verification(body: dict) -> dict:
     """Send the verification link again (202 whether or not the address exists)."""
     users.request_verification_email(body["email"])
@@ -144,6 +145,7 @@ def resend_verification(body: dict) -> dict:
 @blp.doc(**PUBLIC)
 @blp.arguments(EmailRequest)
 @blp.response(202, NoticeSchema)
+@blp.alt_response(429, description="rate_limited")
 def password_reset(body: dict) -> dict:
     """Email a password-reset link (202 whether or not the address exists)."""
     users.request_password_reset(body["email"])

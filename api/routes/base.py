@@ -11,6 +11,7 @@ from flask_jwt_extended import current_user, jwt_required
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from api.errors import ApiError
+from api.schemas.common import ErrorEnvelope
 
 PUBLIC = {"security": []}
 """`@blp.doc(**PUBLIC)` marks a route that needs no bearer token in the spec."""
@@ -27,6 +28,13 @@ class JsonOnlyParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JsonOnlyParser()
+
+    def alt_response(self, status_code: int, response: Any = None, **kwargs: Any) -> Callable:
+        """As flask-smorest's, but an error documented without a body gets the error envelope:
+        every error answers with it (api/errors.py), and the spec says so."""
+        if response is None and kwargs.get("schema") is None and int(status_code) >= 400:
+            kwargs["schema"] = ErrorEnvelope
+        return super().alt_response(status_code, response, **kwargs)
 
 
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -32,11 +32,19 @@ UPLOAD_BODY = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "title": {"type": "string"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,
+                            "description": "a .txt, .md, .html, .pdf or .docx file; a file part whose name "
+                            "has none of these extensions is read by its media type",
+                        },
+                        "title": {"type": "string", "maxLength": 300},
                         "scope": {"type": "string", "enum": ["private", "global"]},
                     },
-                }
+                    "additionalProperties": False,
+                },
+                "encoding": {"file": {"contentType": ", ".join(documents.EXTENSION_BY_MEDIA_TYPE)}},
             },
             "application/json": {"schema": TextDocumentRequest},
         },
@@ -61,11 +69,11 @@ def upload_document() -> dict:
         upload = request.files.get("file")
         if upload is None or not upload.filename:
             raise validation_error("file", "Missing data for required field.")
-        name, data = upload.filename, upload.read()
+        name, data, media_type = upload.filename, upload.read(), upload.mimetype
     else:
         form = TextDocumentRequest().load(_json_body())
-        name, data = "text.md", form["content"].encode()
-    document, task = documents.upload(current_user, name, data, form.get("title"), form["scope"])
+        name, data, media_type = "text.md", form["content"].encode(), None
+    document, task = documents.upload(current_user, name, data, form.get("title"), form["scope"], media_type)
     return {"document": document, "task_id": task.id}
 
 

@@ -40,7 +40,7 @@ def list_sessions(query: dict) -> dict:
 
 @blp.route("/sessions", methods=["POST"])
 @jwt_required()
-@blp.arguments(CreateSessionRequest)
+@blp.arguments(CreateSessionRequest, required=False)
 @blp.response(201, SessionSchema)
 def create_session(body: dict) -> dict:
     """Start an empty session."""

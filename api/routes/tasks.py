@@ -23,10 +23,29 @@ def get_task(task_id: str) -> Task:
     return tasks.get_user_task(task_id, current_user.id)
 
 
+# What a client parses from each event of the stream (heartbeats are comments, without data).
+SERVER_SENT_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "done", "error"]},
+        "data": {
+            "type": "string",
+            "description": 'JSON: `{"text": "..."}` for a token; the task body for `done` and `error`',
+        },
+    },
+}
+
+
 @blp.route("/<task_id>/events", methods=["GET"])
 @jwt_required()
 @blp.arguments(ResumeHeaders, location="headers", as_kwargs=True)
-@blp.response(200, description="`text/event-stream`: `token` events, then `done` (or `error`) with the task")
+@blp.response(
+    200,
+    SERVER_SENT_EVENT,
+    content_type="text/event-stream",
+    description="`token` events, then `done` (or `error`) with the task",
+)
 @blp.alt_response(404, description="unknown, or another user's task")
 @blp.alt_response(429, description="too many open streams: the caller's, or the server's")
 def task_events(task_id: str, last_event_id: int) -> Response:

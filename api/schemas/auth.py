@@ -10,7 +10,10 @@ USERNAME = validate.Regexp(
 )
 PASSWORD = validate.Length(min=8, max=128, error="Between {min} and {max} characters.")
 EMAIL = {"validate": validate.Length(max=254)}
-TOKEN = {"validate": validate.Length(min=1, max=200)}
+TOKEN = {
+    "validate": validate.Length(min=1, max=200),
+    "metadata": {"pattern": "^[A-Za-z0-9_-]+$", "description": "the token from the email's link"},
+}
 
 
 class UserSchema(ma.Schema):
@@ -32,7 +35,14 @@ class SignupRequest(ma.Schema):
     password = ma.fields.String(required=True, validate=PASSWORD, load_only=True)
 
 
+LOGIN_KEYS = ("login", "username", "email")
+
+
 class LoginRequest(ma.Schema):
+    # The first of these keys that is not empty names the account.
+    OPENAPI_KEYWORDS = {
+        "anyOf": [{"required": [key], "properties": {key: {"minLength": 1}}} for key in LOGIN_KEYS]
+    }
     login = ma.fields.String(validate=validate.Length(max=254), metadata={"description": "username or email"})
     username = ma.fields.String(
         validate=validate.Length(max=254), metadata={"description": "accepted instead of `login`"}
@@ -44,7 +54,7 @@ class LoginRequest(ma.Schema):
 
     @ma.post_load
     def pick_login(self, data: dict, **_: object) -> dict:
-        login = data.get("login") or data.get("username") or data.get("email")
+        login = next((data[key] for key in LOGIN_KEYS if data.get(key)), None)
         if not login:
             raise ma.ValidationError("Give `login` (a username or an email).", "login")
         return {"login": login, "password": data["password"]}

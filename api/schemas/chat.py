@@ -3,14 +3,18 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import UtcDateTime, page_of
+from api.schemas.common import NOT_BLANK, UtcDateTime, not_blank, page_of
 
 TITLE = validate.Length(min=1, max=200)
 
 
 class PageQuery(ma.Schema):
     limit = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-    cursor = ma.fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = ma.fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={"pattern": "^[A-Za-z0-9_-]*$", "description": "`next_cursor` of the previous page"},
+    )
 
 
 class HistoryQuery(PageQuery):
@@ -63,13 +67,10 @@ class RenameSessionRequest(ma.Schema):
     title = ma.fields.String(required=True, validate=TITLE)
 
 
-def _not_blank(value: str) -> None:
-    if not value.strip():
-        raise ma.ValidationError("Must not be blank.")
-
-
 class ChatRequest(ma.Schema):
-    message = ma.fields.String(required=True, validate=[validate.Length(min=1, max=4000), _not_blank])
+    message = ma.fields.String(
+        required=True, validate=[validate.Length(min=1, max=4000), not_blank], metadata=NOT_BLANK
+    )
     session_id = ma.fields.Integer(load_default=None)
 
 

@@ -2,6 +2,14 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+# How the spec says `not_blank` (a validator's message is clearer than "does not match the pattern").
+NOT_BLANK = {"pattern": r"\S"}
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
 
 class ErrorBody(ma.Schema):
     code = ma.fields.String(required=True, metadata={"example": "validation_error"})

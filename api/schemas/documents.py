@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
-from api.schemas.common import UtcDateTime, page_of
+from api.schemas.common import NOT_BLANK, UtcDateTime, not_blank, page_of
 
 SCOPE = validate.OneOf(["global", "private"])
 
@@ -29,7 +29,9 @@ DocumentPage = page_of(DocumentSchema)
 
 class TextDocumentRequest(ma.Schema):
     title = ma.fields.String(required=True, validate=validate.Length(min=1, max=300))
-    content = ma.fields.String(required=True, validate=validate.Length(min=1))
+    content = ma.fields.String(
+        required=True, validate=[validate.Length(min=1), not_blank], metadata=NOT_BLANK
+    )
     scope = ma.fields.String(load_default="private", validate=SCOPE)
 
 

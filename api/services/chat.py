@@ -124,8 +124,9 @@ def _finish(
     nothing_sent_before = subscription.sent == 0
     replay = subscription.token_events()
     if task.state == "succeeded":
-        if nothing_sent_before and not replay:
+        if task.kind == "chat" and nothing_sent_before and not replay:
             # Tokens have expired from Redis: the stored answer is the whole stream.
+            # (An ingest task streams no tokens: its result has no answer to replay.)
             replay = [token_event(task.result["answer"], 1)]
         yield from replay
         yield sse("done", serialize(task))

@@ -21,12 +21,25 @@ from api.services.pagination import newest_first_page
 # Mirrors rag.parsing.SUPPORTED_EXTENSIONS; kept here so the API never imports the parsers.
 UPLOAD_EXTENSIONS = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 MAX_FILENAME_CHARS = 255  # what file systems allow; the name picks the parser, so it is never cut
+# A file part whose name says nothing (a blob, "upload") is read by its declared media type.
+EXTENSION_BY_MEDIA_TYPE = {
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+    "text/html": ".html",
+    "application/pdf": ".pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
 
 
-def upload(user: User, filename: str, data: bytes, title: str | None, scope: str) -> tuple[Document, Task]:
+def upload(
+    user: User, filename: str, data: bytes, title: str | None, scope: str, media_type: str | None = None
+) -> tuple[Document, Task]:
     if len(Path(filename).name) > MAX_FILENAME_CHARS:
         raise validation_error("file", f"The file name is longer than {MAX_FILENAME_CHARS} characters.")
     suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_EXTENSIONS and media_type in EXTENSION_BY_MEDIA_TYPE:
+        suffix = EXTENSION_BY_MEDIA_TYPE[media_type]
+        filename = f"{filename}{suffix}"  # the parser reads the type from the name
     if suffix not in UPLOAD_EXTENSIONS:
         raise ApiError(
             415,

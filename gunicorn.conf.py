@@ -18,7 +18,9 @@ import os
 # stalls the API for everyone; as a gevent greenlet it costs kilobytes, so one process holds
 # thousands (bench/sse_capacity.py measures both). API_WORKER_CLASS=gthread goes back to threads.
 worker_class = os.environ.get("API_WORKER_CLASS") or "gevent"
-worker_connections = int(os.environ.get("API_WORKER_CONNECTIONS") or 1000)
+# Connections a process serves at once, streams included: above SSE_MAX_STREAMS (all of them
+# could land on one process), so open streams never leave a process without room for requests.
+worker_connections = int(os.environ.get("API_WORKER_CONNECTIONS") or 2000)
 if worker_class == "gevent":
     # Before anything else is imported (below, the app's own modules), so every socket, lock and
     # sleep they create cooperates; psycopg2 is C and needs its own wait callback.

@@ -187,7 +187,7 @@ def load_config() -> dict:
         # Open event streams, counted across every API process: beyond these a new one gets 429.
         # A stream ends after SSE_MAX_STREAM_SECONDS; clients reconnect with Last-Event-ID.
         "SSE_MAX_STREAMS_PER_USER": env_int("SSE_MAX_STREAMS_PER_USER", 5),
-        "SSE_MAX_STREAMS": env_int("SSE_MAX_STREAMS", 2000),
+        "SSE_MAX_STREAMS": env_int("SSE_MAX_STREAMS", 1000),
         "SSE_MAX_STREAM_SECONDS": env_int("SSE_MAX_STREAM_SECONDS", 600),
         "EMBEDDING_THREADS": env_int("EMBEDDING_THREADS", 0) or None,
         "CHUNK_TOKENS": env_int("CHUNK_TOKENS", 200),

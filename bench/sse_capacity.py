@@ -147,7 +147,7 @@ def measure(worker_class: str, streams: list[tuple[str, str]], headers: dict[str
 
 
 def main() -> None:
-    os.environ.update({"SSE_MAX_STREAMS_PER_USER": "5", "SSE_MAX_STREAMS": "5000"})
+    os.environ.update({"SSE_MAX_STREAMS_PER_USER": "5", "SSE_MAX_STREAMS": "1000"})
     fresh_database(ENV)
     streams, headers = make_streams_to_open()
     rows = measure("gthread", streams, headers) + measure("gevent", streams, headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import psycopg2
 import pytest
 import redis as redis_lib
 import requests
@@ -155,16 +156,26 @@ def test_another_users_task_and_events_are_404(client, make_user):
 
 def test_a_killed_worker_leaves_exactly_one_answer(app, client, make_user, worker):
     alice = make_user()
-    task_id = ask(client, alice, RETURN_QUESTION).json["task_id"]
-    tokens = redis_lib.Redis.from_url(TEST_ENV["REDIS_URL"])
-    deadline = time.monotonic() + 60
-    while not tokens.llen(f"task:{task_id}:tokens"):  # generation has started
-        assert time.monotonic() < deadline, "generation never started"
-        time.sleep(0.01)
-    worker.kill()
-    assert client.get(f"/api/v1/tasks/{task_id}", headers=alice["headers"]).json["state"] == "running"
-
-    worker.start(app.extensions["celery"])
+    accepted = ask(client, alice, RETURN_QUESTION).json
+    task_id = accepted["task_id"]
+    # Hold the session's row: the worker streams its answer, then waits to store it, so it is
+    # surely killed mid-task however fast the answer is.
+    holder = psycopg2.connect(TEST_ENV["DATABASE_URL"])
+    try:
+        holder.cursor().execute(
+            "SELECT id FROM chat_sessions WHERE id = %s FOR UPDATE", (accepted["session_id"],)
+        )
+        tokens = redis_lib.Redis.from_url(TEST_ENV["REDIS_URL"])
+        deadline = time.monotonic() + 60
+        while not tokens.llen(f"task:{task_id}:tokens"):  # generation has started
+            assert time.monotonic() < deadline, "generation never started"
+            time.sleep(0.01)
+        worker.kill()
+        assert client.get(f"/api/v1/tasks/{task_id}", headers=alice["headers"]).json["state"] == "running"
+    finally:
+        holder.close()  # its transaction ends: the row is free again
+        if worker.process.poll() is not None:
+            worker.start(app.extensions["celery"])  # for this test, and every later one
     deadline = time.monotonic() + 120
     while (body := client.get(f"/api/v1/tasks/{task_id}", headers=alice["headers"]).json)[
         "state"

@@ -301,3 +301,15 @@ class Outage:
                 target.sendall(data)
         with contextlib.suppress(OSError):
             target.shutdown(socket.SHUT_WR)
+
+
+def stop_beat(beat: subprocess.Popen, celery_app, timeout: float = 60) -> None:
+    """Stop a beat process, then drop the jobs it queued and let the running one end, so no
+    housekeeping job of a fast test schedule runs during the tests after it."""
+    os.killpg(beat.pid, signal.SIGTERM)
+    beat.wait(timeout=30)
+    celery_app.control.purge()
+    deadline = time.monotonic() + timeout
+    while any((celery_app.control.inspect(timeout=1).active() or {}).values()):
+        assert time.monotonic() < deadline, "a housekeeping job did not end"
+        time.sleep(0.5)

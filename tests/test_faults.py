@@ -22,7 +22,7 @@ import requests
 from api.extensions.database import db
 from api.models import ChatSession, Message, utcnow
 from tests.conftest import SESSION_DIR, TEST_ENV
-from tests.services import Outage, gunicorn, start_procfile_process
+from tests.services import Outage, gunicorn, start_procfile_process, stop_beat
 from tests.test_housekeeping import add_exchange, new_lines
 
 pytestmark = [pytest.mark.fault, pytest.mark.usefixtures("knowledge_base", "worker")]
@@ -114,8 +114,7 @@ def test_beat_killed_mid_cleanup_and_restarted_deletes_each_old_message_once(app
             assert time.monotonic() < deadline, f"the purge ran {len(purges)} times"
             time.sleep(1)
     finally:
-        os.killpg(beat.pid, signal.SIGTERM)
-        beat.wait(timeout=30)
+        stop_beat(beat, app.extensions["celery"])
 
     assert sum(purges) == 600  # each old question and answer deleted once, none twice
     with app.app_context():

@@ -1,6 +1,6 @@
 """Mixed load: many users logging in, chatting with `?wait=`, streaming events, reading history, searching.
 
-The Procfile's `api` (gunicorn, its default 2 workers x 8 threads) and `worker` (one
+The Procfile's `api` (gunicorn, its default 2 gevent workers) and `worker` (one
 process) serve a locust run of USERS users for SECONDS seconds. Each user has its own
 account and logs in first; then, with a pause of 1-3 s between requests:
 
@@ -201,7 +201,7 @@ def report(
             "requests_per_s": round(entry.num_requests / elapsed, 1),
         }
     print_table(
-        f"{users} users for {seconds} s against gunicorn (2 x 8 threads) and one worker",
+        f"{users} users for {seconds} s against gunicorn (2 gevent workers) and one worker",
         ["route", "requests", "errors", "429", "p50 ms", "p99 ms", "req/s"],
         [[name, *figures.values()] for name, figures in routes.items()],
     )

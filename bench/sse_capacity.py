@@ -26,7 +26,7 @@ import requests
 
 from bench.chat_latency import ENV, WORK, fresh_database
 from bench.report import percentiles, print_table, write_results
-from tests.services import free_port, start_procfile_process
+from tests.services import free_port, start_procfile_process, wait_until_healthy
 
 STREAM_COUNTS = (0, 16, 100, 1000)
 PROBES = 20
@@ -92,13 +92,6 @@ def probe(base: str, headers: dict[str, str]) -> tuple[list[float], int]:
     return samples, timeouts
 
 
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).ok
-    except requests.RequestException:
-        return False
-
-
 def measure(worker_class: str, streams: list[tuple[str, str]], headers: dict[str, str]) -> list[dict]:
     port = free_port()
     settings = {
@@ -108,14 +101,12 @@ def measure(worker_class: str, streams: list[tuple[str, str]], headers: dict[str
         "API_WORKER_CLASS": worker_class,
         "SSE_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
     }
-    server = start_procfile_process("api", WORK / f"gunicorn-{worker_class}.log", {**os.environ, **settings})
+    log_path = WORK / f"gunicorn-{worker_class}.log"
+    server = start_procfile_process("api", log_path, {**os.environ, **settings})
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
-        deadline = time.monotonic() + 180
-        while not _answers(f"{base}/healthz"):
-            assert server.poll() is None and time.monotonic() < deadline, f"gunicorn failed; see {WORK}"
-            time.sleep(0.5)
+        wait_until_healthy(base, server, log_path, timeout=180)
         worker = psutil.Process(server.pid).children(recursive=True)[-1]
         loop = asyncio.new_event_loop()
         for n, count in enumerate(STREAM_COUNTS):

@@ -215,26 +215,31 @@ class WorkerProcess:
 @contextlib.contextmanager
 def gunicorn(log_path: Path, threads: int = 4, **env: str) -> Iterator[str]:
     """The Procfile's `api` process (gunicorn) on a free port; yields its base URL once it answers."""
-    import requests
-
     port = free_port()
     settings = {"API_BIND": f"127.0.0.1:{port}", "API_WORKERS": "1", "API_THREADS": str(threads)}
     server = start_procfile_process("api", log_path, {**os.environ, **settings, **env})
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or still importing the app
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+        wait_until_healthy(base, server, log_path)
         yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+def wait_until_healthy(base: str, server: subprocess.Popen, log_path: Path, timeout: float = 30) -> None:
+    """Until the API process at `base` answers /healthz with 200 (it is still importing the app)."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.2)
 
 
 class Outage:

@@ -58,3 +58,13 @@ def test_the_api_process_loads_no_model_library():
         check=True,
     )
     assert set(json.loads(loaded.stdout.splitlines()[-1])) & WORKER_ONLY == set()
+
+
+def test_the_apis_upload_types_are_the_parsers():
+    """The API keeps its own copy of what the parsers read (it never imports them): the same list."""
+    from api.services.documents import EXTENSION_BY_MEDIA_TYPE, UPLOAD_EXTENSIONS
+    from rag.parsing import SUPPORTED_EXTENSIONS, media_type_for
+
+    assert set(UPLOAD_EXTENSIONS) == set(SUPPORTED_EXTENSIONS)
+    for media_type, extension in EXTENSION_BY_MEDIA_TYPE.items():
+        assert media_type_for(f"upload{extension}") == media_type

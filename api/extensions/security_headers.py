@@ -7,25 +7,18 @@ the proxy in front of gunicorn), and the policy stays readable here.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Flask, Response
 
-
-def content_security_policy(swagger_ui_url: str | None) -> str:
-    """Same-origin everything; Swagger UI's own CDN for its script and styles (its page starts
-    it with an inline script, hence 'unsafe-inline' for scripts and styles only)."""
-    cdn = ""
-    if swagger_ui_url and urlsplit(swagger_ui_url).scheme in ("http", "https"):
-        parts = urlsplit(swagger_ui_url)
-        cdn = f" {parts.scheme}://{parts.netloc}"
-    return (
-        "default-src 'self'; "
-        f"script-src 'self' 'unsafe-inline'{cdn}; "
-        f"style-src 'self' 'unsafe-inline'{cdn}; "
-        "img-src 'self' data:; "
-        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
-    )
+# Same-origin everything. Swagger UI's page (flask-smorest's template; its files are served by the
+# app) starts it with an inline script, hence 'unsafe-inline' for scripts and styles; the chat
+# page at `/` sends a stricter policy of its own (api/routes/web.py).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; "
+    "script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 def init_app(app: Flask) -> None:
@@ -33,7 +26,7 @@ def init_app(app: Flask) -> None:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",
-        "Content-Security-Policy": content_security_policy(app.config.get("OPENAPI_SWAGGER_UI_URL")),
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     }
 
     @app.after_request

@@ -144,6 +144,10 @@ class Message(db.Model):
     role: Mapped[str] = mapped_column(sa.String(16), nullable=False)
     content: Mapped[str] = mapped_column(sa.Text, nullable=False)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list, nullable=False)
+    # When the documents do not answer: the closest passages, kept so that a redelivered task shows them.
+    related: Mapped[list[dict[str, Any]]] = mapped_column(
+        JsonType, default=list, server_default="[]", nullable=False
+    )
     # The chat task that wrote an assistant message: unique, so a redelivered task cannot add a second.
     task_id: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
     # The 30-day cleanup scans by age alone.

@@ -12,7 +12,7 @@ import requests
 
 from api.extensions.database import db
 from api.models import Message
-from api.services import tasks
+from api.services import queue, tasks
 from tests.conftest import TEST_ENV
 from tests.services import gunicorn
 
@@ -85,6 +85,31 @@ def test_a_fact_the_documents_lack_is_not_invented_and_the_closest_passages_come
         result["related"][0]
     )
     assert any("Hub" in passage["title"] or "Hub" in passage["snippet"] for passage in result["related"])
+
+
+def test_a_redelivered_task_shows_the_stored_related_passages(app, client, make_user):
+    """A worker that dies after storing the answer but before finishing the task: the run that
+    takes the message over finds the stored answer and shows its related passages too."""
+    alice = make_user()
+    first = ask(client, alice, "How heavy is the Aerolume Hub?", wait=60).json
+    assert first["result"]["related"]
+    with app.app_context():
+        task = tasks.get_task(first["task_id"])
+        task.state = "running"
+        db.session.commit()
+        message_id = db.session.scalar(
+            db.select(Message.id).where(Message.session_id == task.session_id, Message.role == "user")
+        )
+    with app.test_request_context():
+        queue.send(queue.GENERATE_ANSWER, first["task_id"], message_id)  # as the broker redelivers it
+    deadline = time.monotonic() + 60
+    while (body := client.get(f"/api/v1/tasks/{first['task_id']}", headers=alice["headers"]).json)[
+        "state"
+    ] != "succeeded":
+        assert time.monotonic() < deadline, "the redelivered task never finished"
+        time.sleep(0.2)
+    assert body["result"]["answer"] == first["result"]["answer"]
+    assert body["result"]["related"] == first["result"]["related"]
 
 
 def test_without_wait_the_api_answers_202_at_once(client, make_user):

@@ -70,9 +70,12 @@ def _passage(hit: Hit) -> dict[str, Any]:
 
 def _store_answer(task_id: str, question: Message, answer: Answer) -> Message:
     sources = [{"n": s.n, **_passage(s.hit)} for s in answer.sources]
+    related = [_passage(h) for h in answer.related]
     session = db.session.get(ChatSession, question.session_id)
     try:
-        return chat_sessions.add_message(session, "assistant", answer.text, sources=sources, task_id=task_id)
+        return chat_sessions.add_message(
+            session, "assistant", answer.text, sources=sources, related=related, task_id=task_id
+        )
     except sa.exc.IntegrityError:  # another run of this task stored first
         db.session.rollback()
         return _stored_answer(task_id)
@@ -87,9 +90,7 @@ def _result(task: Task, question: Message, message: Message, answer: Answer | No
         "answer": message.content,
         "grounded": bool(message.sources),  # an answer from the knowledge base always has sources
         "sources": message.sources,
-        # The closest passages when the documents do not answer; not stored, so a redelivered
-        # task (the answer already stored by an earlier run) has none to show.
-        "related": [_passage(h) for h in answer.related] if answer and not message.sources else [],
+        "related": message.related,
         "session_id": question.session_id,
         "message_id": message.id,
         "model": answer.model if answer else engine().llm.model,

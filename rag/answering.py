@@ -26,6 +26,7 @@ from rag.evidence import (
     Verdict,
     judge,
     rank,
+    sentence_body,
 )
 from rag.grounding import unsupported_claims
 from rag.llm.base import GenerationSettings, LLMBackend, TokenCallback, Usage
@@ -34,6 +35,9 @@ from rag.retrieval import Hit, Retriever
 from rag.text import words
 
 SNIPPET_CHARS = 300
+# A sentence shorter than this states nothing alone ("Yes.", a code line "python"): near in cosine to
+# anything that shares its one word, it cannot put a question on topic by itself.
+STATEMENT_WORDS = 3
 MODES = ("extractive", "generative")
 EXTRACTIVE_MODEL = "extractive"
 HitFilter = Callable[[list[Hit]], list[Hit]]
@@ -246,7 +250,8 @@ def on_topic(hits: list[Hit], evidence: list[Evidence], settings: AnswerSettings
 
 
 def nearest_similarity(hits: list[Hit], evidence: list[Evidence]) -> float:
-    return max([h.similarity for h in hits] + [e.cosine for e in evidence if e.overlap > 0], default=0.0)
+    statements = [e for e in evidence if e.overlap > 0 and len(words(sentence_body(e))) >= STATEMENT_WORDS]
+    return max([h.similarity for h in hits] + [e.cosine for e in statements], default=0.0)
 
 
 def quote(evidence: list[Evidence], settings: AnswerSettings) -> tuple[str, list[Hit]]:

@@ -370,6 +370,10 @@ OPPOSITES = dict(
     for pair in ((a, b), (b, a))
 )
 NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.I)
+# A question asking for the thing that does *not* do something ("What is not used ...", "How are the
+# measures not defined?"). "No" is a determiner in questions ("no alert came, how long ..."), and a
+# bracket is an aside ("the sense (not pro)"): neither asks for a negated thing.
+NEGATED_QUESTION = re.compile(r"(?<!\()\b(?:not|never)\b|n[\u2019']t\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -404,12 +408,18 @@ def signals(
         first_typed=_first(evidence, lambda e: e.typed),
         first_in_unit=_first(evidence, lambda e: _uses_unit(e.sentence, units)) if units else 0,
         first_negated=_first(evidence, lambda e: bool(NEGATION.search(e.sentence)))
-        if NEGATION.search(question)
+        if NEGATED_QUESTION.search(question)
         else 0,
         best_overlap=evidence[0].overlap if evidence else 0.0,
         unmatched=unmatched_share(question, hits, frequencies),
         first_agreeing=_first(evidence, lambda e: not _opposed(question, e.sentence)),
     )
+
+
+def sentence_body(e: Evidence) -> str:
+    """The sentence without the section name `chunk_sentences` put before it."""
+    heading = e.hit.record.heading_path.split(" > ")[-1]
+    return e.sentence.removeprefix(f"{heading}: ") if heading else e.sentence
 
 
 def _opposed(question: str, sentence: str) -> bool:

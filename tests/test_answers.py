@@ -11,6 +11,7 @@ import pytest
 from api.extensions.database import db
 from api.models import Document
 from rag.answering import Answerer
+from rag.evidence import NEGATED_QUESTION
 from rag.grounding import unsupported_claims
 from rag.prompting import NOT_IN_DOCUMENTS_NOTICE, Turn
 from workers.knowledge.engine import engine
@@ -101,3 +102,29 @@ def test_an_answer_is_short_quotes_its_source_and_states_only_what_it_says(app):
     assert "pricing-and-plans.md" in files
     assert len(answer.text.split()) <= most_words + 3  # with its [n] markers
     assert unsupported_claims(answer.text, answer.context) == []
+
+
+@pytest.mark.usefixtures("knowledge_base")
+def test_an_aside_in_a_question_does_not_make_it_a_negated_one(app):
+    """"What is not used ..." needs evidence that says what is not; a customer's "no alert came"
+    asks for no such thing, and still gets its answer."""
+    question = "co2 went over the limit for a couple mins but no alert came?? how long does it need to stay high"
+    with app.app_context():
+        answer = ask(question)
+        files = {document_file(s.hit) for s in answer.sources}
+    assert answer.grounded, answer.reason
+    assert "alerts-and-automations.md" in files
+    assert NEGATED_QUESTION.search("What is not used for a precise definition?")
+    assert NEGATED_QUESTION.search("How are complexity measures generally not defined?")
+    assert not NEGATED_QUESTION.search("how much is the basic sense (not pro) in dollars")
+
+
+@pytest.mark.usefixtures("knowledge_base")
+def test_a_one_word_sentence_does_not_put_an_off_topic_question_on_topic(app):
+    """The FAQ's "Can I suggest a correction to a translation?: Yes." is near "translate" in cosine,
+    but "Yes." states nothing: the question is off topic."""
+    with app.app_context():
+        answer = ask("translate good morning into spanish")
+    assert answer.grounded is False
+    assert answer.method == "off_topic"
+    assert answer.related == []

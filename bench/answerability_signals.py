@@ -75,7 +75,7 @@ def roc_auc(positives: list[float], negatives: list[float]) -> float:
 
 def main(argument: str) -> None:
     qa_file, env_file = argument.split(":")
-    cache = Path(env_file).with_suffix(f".{Path(qa_file).stem}.fit-cases.pickle")
+    cache = Path(env_file).with_suffix(f".{Path(qa_file).stem}.signal-cases.pickle")
     if not cache.exists():
         cache.write_bytes(pickle.dumps(collect(Path(qa_file), Path(env_file))))
     cases = pickle.loads(cache.read_bytes())

@@ -146,8 +146,16 @@ def main() -> None:
         "GET /auth/me while N event streams stay open (one API process)",
         ["worker class", "streams asked", "accepted", "refused", "p50 ms", "p99 ms", "timed out", "RSS MB"],
         [
-            [r["worker_class"], r["open_streams"], r["streams_accepted"], r["streams_refused"] or "-",
-             r["me_p50_ms"], r["me_p99_ms"], f"{r['me_timeouts']}/{PROBES}", r["worker_rss_mb"]]
+            [
+                r["worker_class"],
+                r["open_streams"],
+                r["streams_accepted"],
+                r["streams_refused"] or "-",
+                r["me_p50_ms"],
+                r["me_p99_ms"],
+                f"{r['me_timeouts']}/{PROBES}",
+                r["worker_rss_mb"],
+            ]
             for r in rows
         ],
     )

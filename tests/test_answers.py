@@ -106,7 +106,7 @@ def test_an_answer_is_short_quotes_its_source_and_states_only_what_it_says(app):
 
 @pytest.mark.usefixtures("knowledge_base")
 def test_an_aside_in_a_question_does_not_make_it_a_negated_one(app):
-    """"What is not used ..." needs evidence that says what is not; a customer's "no alert came"
+    """ "What is not used ..." needs evidence that says what is not; a customer's "no alert came"
     asks for no such thing, and still gets its answer."""
     question = "co2 went over the limit but no alert came?? how long does it need to stay high"
     with app.app_context():

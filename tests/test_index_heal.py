@@ -49,8 +49,14 @@ def test_a_writer_that_died_before_publishing_does_not_block_later_saves(tmp_pat
         lambda d: (d / "v000001" / "records.jsonl").write_text('{"chunk_id": 0}\n'),
         lambda d: shutil.rmtree(d / "v000001"),
     ],
-    ids=["truncated-manifest", "manifest-missing-fields", "corrupt-vectors", "no-records", "bad-records",
-         "version-gone"],
+    ids=[
+        "truncated-manifest",
+        "manifest-missing-fields",
+        "corrupt-vectors",
+        "no-records",
+        "bad-records",
+        "version-gone",
+    ],
 )
 def test_damaged_files_are_reported_as_damaged_not_as_whatever_broke(tmp_path, damage):
     store = IndexStore(tmp_path)

@@ -43,6 +43,7 @@ GENERIC_REASONS = {
 class NotReadyError(RuntimeError):
     """A failed check whose message was written for the public probe (no exception text in it)."""
 
+
 log = logging.getLogger(__name__)
 
 
@@ -56,9 +57,7 @@ def readiness() -> tuple[str, dict[str, dict[str, Any]]]:
     checks["workers"] = _timed("workers", lambda: _ping_workers(reports))
     answering = checks["workers"].get("answered", [])
     checks["models"] = _timed("models", lambda: _models_loaded(answering, reports))
-    checks["index"] = _timed(
-        "index", lambda: _index_current([reports[n] for n in answering if n in reports])
-    )
+    checks["index"] = _timed("index", lambda: _index_current([reports[n] for n in answering if n in reports]))
     if all(check["ok"] for check in checks.values()):
         return "ok", checks
     return ("degraded" if all(checks[name]["ok"] for name in ESSENTIAL) else "unavailable"), checks

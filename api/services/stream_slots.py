@@ -80,4 +80,3 @@ class StreamSlot:
             pipe.execute()
         except redis.RedisError:  # the member expires with its lifetime anyway
             log.warning("could not release an event-stream slot", exc_info=True)
-

@@ -146,3 +146,10 @@ def make_user(app, client):
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def update_profile(client, headers: dict[str, str], current_password: str = PASSWORD, **changes: str):
+    """PATCH /auth/me as a profile form sends it: the changes, confirmed with the current password."""
+    return client.patch(
+        "/api/v1/auth/me", headers=headers, json={**changes, "current_password": current_password}
+    )

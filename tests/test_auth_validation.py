@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, update_profile
 
 
 def signup(client, **body):
@@ -123,17 +123,11 @@ def test_expired_verification_token_is_400_token_expired(app, client):
 def test_profile_update_needs_the_current_password_and_checks_email_uniqueness(client, make_user):
     alice = make_user()
     make_user("bob")
-    wrong = client.patch(
-        "/api/v1/auth/me",
-        headers=alice["headers"],
-        json={"password": "another passphrase", "current_password": "nope nope"},
+    wrong = update_profile(
+        client, alice["headers"], password="another passphrase", current_password="nope nope"
     )
     assert_error(wrong, 401, "invalid_credentials")
-    taken = client.patch(
-        "/api/v1/auth/me",
-        headers=alice["headers"],
-        json={"email": "BOB@example.com", "current_password": PASSWORD},
-    )
+    taken = update_profile(client, alice["headers"], email="BOB@example.com")
     assert_error(taken, 409, "email_taken")
     missing = client.patch("/api/v1/auth/me", headers=alice["headers"], json={"email": "a@example.com"})
     assert_error(missing, 422, "validation_error")
@@ -141,11 +135,7 @@ def test_profile_update_needs_the_current_password_and_checks_email_uniqueness(c
 
 def test_profile_email_change_requires_verifying_again(client, make_user):
     alice = make_user()
-    response = client.patch(
-        "/api/v1/auth/me",
-        headers=alice["headers"],
-        json={"email": "alice@new.example.com", "current_password": PASSWORD},
-    )
+    response = update_profile(client, alice["headers"], email="alice@new.example.com")
     assert response.status_code == 200
     assert response.json["user"]["email"] == "alice@new.example.com"
     assert response.json["user"]["email_verified"] is False
@@ -154,11 +144,7 @@ def test_profile_email_change_requires_verifying_again(client, make_user):
 def test_profile_password_change_takes_effect(client, make_user):
     alice = make_user()
     new_password = "an even better passphrase"
-    response = client.patch(
-        "/api/v1/auth/me",
-        headers=alice["headers"],
-        json={"password": new_password, "current_password": PASSWORD},
-    )
+    response = update_profile(client, alice["headers"], password=new_password)
     assert response.status_code == 200
     assert (
         client.post("/api/v1/auth/login", json={"login": "alice", "password": new_password}).status_code

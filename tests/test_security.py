@@ -18,7 +18,7 @@ import requests
 from api import create_app
 from api.extensions.database import db
 from api.models import User
-from tests.conftest import PASSWORD, bearer
+from tests.conftest import PASSWORD, bearer, update_profile
 from tests.services import free_port, gunicorn, link_in, text_part
 
 
@@ -63,11 +63,7 @@ def test_a_password_change_ends_every_earlier_token(client, make_user):
     user = make_user()
     other_device = client.post("/api/v1/auth/login", json={"login": "alice", "password": PASSWORD}).json
     new_password = "a much better passphrase"
-    changed = client.patch(
-        "/api/v1/auth/me",
-        headers=user["headers"],
-        json={"password": new_password, "current_password": PASSWORD},
-    )
+    changed = update_profile(client, user["headers"], password=new_password)
     assert changed.status_code == 200
     assert changed.json["user"]["username"] == "alice"
 
@@ -83,10 +79,11 @@ def test_a_password_change_ends_every_earlier_token(client, make_user):
     refreshed = client.post("/api/v1/auth/refresh", headers=bearer(changed.json["refresh_token"]))
     assert refreshed.status_code == 200
     # An email-only change keeps the tokens.
-    same = client.patch(
-        "/api/v1/auth/me",
-        headers=bearer(refreshed.json["access_token"]),
-        json={"email": "alice2@example.com", "current_password": new_password},
+    same = update_profile(
+        client,
+        bearer(refreshed.json["access_token"]),
+        email="alice2@example.com",
+        current_password=new_password,
     )
     assert same.status_code == 200 and "access_token" not in same.json
     assert client.get("/api/v1/auth/me", headers=bearer(refreshed.json["access_token"])).status_code == 200
@@ -124,11 +121,7 @@ def test_a_verification_link_proves_only_the_address_it_was_sent_to(client, work
     assert client.get(urlsplit(first).path).status_code == 200
 
     tokens = client.post("/api/v1/auth/login", json={"login": "alice", "password": PASSWORD}).json
-    moved = client.patch(
-        "/api/v1/auth/me",
-        headers=bearer(tokens["access_token"]),
-        json={"email": "not-mine@example.org", "current_password": PASSWORD},
-    )
+    moved = update_profile(client, bearer(tokens["access_token"]), email="not-mine@example.org")
     assert moved.status_code == 200 and moved.json["user"]["email_verified"] is False
 
     stale = client.get(urlsplit(second).path)
@@ -146,11 +139,7 @@ def test_a_reset_link_sent_to_an_old_address_no_longer_works(app, client, make_u
     user = make_user()
     with app.app_context():
         token = email_tokens.issue_email_token(db.session.get(User, user["id"]), email_tokens.RESET)
-    client.patch(
-        "/api/v1/auth/me",
-        headers=user["headers"],
-        json={"email": "new@example.com", "current_password": PASSWORD},
-    )
+    update_profile(client, user["headers"], email="new@example.com")
     confirm = client.post(
         "/api/v1/auth/password-reset/confirm", json={"token": token, "new_password": "x" * 12}
     )

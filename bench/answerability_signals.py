@@ -30,14 +30,17 @@ from rag.evidence import (
     chunk_sentences,
     decide,
     idf_weights,
+    weighted_share,
 )
 from rag.text import content_stems
 
 
+def _question_weights(case: Case) -> dict[str, float]:
+    return idf_weights(list(dict.fromkeys(content_stems(case.query))), case.frequencies)
+
+
 def _coverage(case: Case, ranked: list[Evidence], stems_of: Callable[[Evidence], set[str]]) -> float:
-    weights = idf_weights(list(dict.fromkeys(content_stems(case.query))), case.frequencies)
-    present = stems_of(ranked[0])
-    return sum(w for s, w in weights.items() if s in present) / (sum(weights.values()) or 1.0)
+    return weighted_share(_question_weights(case), stems_of(ranked[0]))
 
 
 def _window(e: Evidence) -> set[str]:
@@ -47,7 +50,7 @@ def _window(e: Evidence) -> set[str]:
 
 def _missing_rarest(case: Case, ranked: list[Evidence]) -> float:
     """The IDF of the rarest question word the best sentence's chunk lacks (0: it has them all)."""
-    weights = idf_weights(list(dict.fromkeys(content_stems(case.query))), case.frequencies)
+    weights = _question_weights(case)
     chunk = set(content_stems(f"{ranked[0].hit.record.heading_path} {ranked[0].hit.record.text}"))
     return max((w for s, w in weights.items() if s not in chunk), default=0.0)
 

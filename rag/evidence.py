@@ -240,7 +240,7 @@ class EvidenceSelector:
         evidence = []
         for (hit_rank, position, sentence), cosine in zip(found, cosines, strict=True):
             shared = set(content_stems(sentence))
-            overlap, focus_overlap = _weighted_share(weights, shared), _weighted_share(focus_weights, shared)
+            overlap, focus_overlap = weighted_share(weights, shared), weighted_share(focus_weights, shared)
             typed = holds_answer_type(sentence, kind, question)
             evidence.append(
                 Evidence(
@@ -272,15 +272,21 @@ class EvidenceSelector:
         return vectors
 
 
-def _weighted_share(weights: dict[str, float], stems: set[str]) -> float:
+def weighted_share(weights: dict[str, float], stems: set[str]) -> float:
+    """The share of the weights (per question stem) whose stems are among `stems`."""
     return sum(w for stem, w in weights.items() if stem in stems) / (sum(weights.values()) or 1.0)
+
+
+def section_name(hit: Hit) -> str:
+    """The name of the section the chunk is in, or "" when its document has no sections."""
+    sections = hit.record.heading_path.split(" > ")
+    return sections[-1] if len(sections) > 1 else ""
 
 
 def chunk_sentences(hit: Hit) -> list[str]:
     """The chunk's sentences, each led by its section's name when the document has sections: "45 days
     from delivery" or "Version 7.1.0: Home screen widgets" mean little, or lose the answer, without it."""
-    sections = hit.record.heading_path.split(" > ")
-    heading = sections[-1] if len(sections) > 1 else ""
+    heading = section_name(hit)
     return [
         f"{heading}: {s}" if heading and heading.lower() not in s.lower() else s
         for s in split_sentences(hit.record.text)
@@ -420,7 +426,7 @@ def signals(
 
 def sentence_body(e: Evidence) -> str:
     """The sentence without the section name `chunk_sentences` put before it."""
-    heading = e.hit.record.heading_path.split(" > ")[-1]
+    heading = section_name(e.hit)
     return e.sentence.removeprefix(f"{heading}: ") if heading else e.sentence
 
 
@@ -538,4 +544,4 @@ def unmatched_share(question: str, hits: list[Hit], frequencies: DocumentFrequen
     """IDF-weighted share of the question's words that none of the hits contains."""
     weights = idf_weights(list(dict.fromkeys(content_stems(question))), frequencies)
     present = set(content_stems(" ".join(f"{h.record.heading_path} {h.record.text}" for h in hits)))
-    return 1 - _weighted_share(weights, present)
+    return 1 - weighted_share(weights, present)

@@ -57,26 +57,28 @@ ANSWER_SHAPES: dict[str, re.Pattern[str]] = {
     "number": re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.I),
     "name": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'\u2019&-]*"),
 }
-# How questions ask for each kind, tried in this order (the first match wins).
-QUESTION_SHAPES: list[tuple[str, re.Pattern[str]]] = [
-    ("weight", re.compile(r"\bhow heavy\b|\bweigh", re.I)),
-    ("percent", re.compile(r"\bwhat (?:percentage|percent|share|proportion)\b|\bhow much of\b", re.I)),
+# How questions ask for each kind, tried in this order (the first match wins). A wording can
+# ask for more than one kind: "how long can the note be" wants characters, "how big was the round"
+# an amount, "when does it go critical" a level; any of them in the evidence will do.
+QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    (("weight",), re.compile(r"\bhow heavy\b|\bweigh", re.I)),
+    (("percent",), re.compile(r"\bwhat (?:percentage|percent|share|proportion)\b|\bhow much of\b", re.I)),
+    (("size", "money", "number"), re.compile(r"\bhow (?:big|large)\b", re.I)),
     (
-        "size",
-        re.compile(
-            r"\bhow (?:big|large|tall|wide|far(?! back)|high|deep)\b|\bwhat size\b|\bdimensions\b", re.I
-        ),
+        ("size",),
+        re.compile(r"\bhow (?:tall|wide|far(?! back)|high|deep)\b|\bwhat size\b|\bdimensions\b", re.I),
     ),
     (
-        "duration",
+        ("duration",),
         re.compile(
-            r"\bhow (?:long|soon|quickly|fast|often|far back)\b|\bfor how long\b|"
+            r"\bhow (?:soon|quickly|fast|often|far back)\b|\bfor how long\b|"
             r"\bhow many (?:days|hours|weeks|months|years|minutes|seconds)\b|\bwithin what time\b",
             re.I,
         ),
     ),
+    (("duration", "size"), re.compile(r"\bhow long\b", re.I)),
     (
-        "money",
+        ("money",),
         re.compile(
             r"\bhow much\b.*\b(?:pay|spend|money|raise|worth|credit|earn|owe|refund)|"
             r"\b(?:cost|costs|price|prices|priced|fee|fees|charge|salary|budget)\b",
@@ -84,15 +86,18 @@ QUESTION_SHAPES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
-        "date",
+        ("date",),
         re.compile(
-            r"^when\b|\bwhen (?:did|was|were|is|does|do|will)\b|\b(?:what|which|in what) (?:year|date|day|"
-            r"month|century|decade|time|hours)\b|\bsince when\b",
+            r"\b(?:what|which|in what) (?:year|date|day|month|century|decade|time|hours)\b|\bsince when\b",
             re.I,
         ),
     ),
     (
-        "number",
+        ("date", "duration", "number"),
+        re.compile(r"^when\b|\bwhen (?:did|was|were|is|does|do|will)\b", re.I),
+    ),
+    (
+        ("number",),
         re.compile(
             r"\bhow (?:many|much)\b|\bwhat number\b|\b(?:maximum|minimum|max|min|limit|largest|smallest|"
             r"highest|lowest)\b|\bup to what\b",
@@ -100,14 +105,15 @@ QUESTION_SHAPES: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     (
-        "name",
+        ("name",),
         re.compile(
             r"\b(?:who|whom|whose)\b|\bwhere\b|\b(?:what|which) (?:city|country|company|firm)\b", re.I
         ),
     ),
 ]
-# A unit or currency the question asks the answer in ("in decibels", "in yen"): the evidence must use it.
-ASKED_UNIT = re.compile(r"\bin (?:japanese |us |american |british )?([A-Za-z$€£¥]+)\s*\??\s*$", re.I)
+# A unit or currency the question asks the answer in ("in decibels", "in yen for Japan"): the evidence
+# must use it.
+ASKED_UNIT = re.compile(r"\bin (?:japanese |us |american |british )?([A-Za-z]+|[$€£¥])(?![A-Za-z])", re.I)
 UNIT_SPELLINGS = {
     "dollars": ("$", "usd", "dollar"),
     "usd": ("$", "usd", "dollar"),
@@ -130,31 +136,53 @@ UNIT_SPELLINGS = {
 
 def asked_unit(question: str) -> tuple[str, ...]:
     """How the unit the question asks the answer in may be written, or () when it asks for none."""
-    match = ASKED_UNIT.search(question)
-    return UNIT_SPELLINGS.get(match.group(1).lower(), ()) if match else ()
+    asked = (UNIT_SPELLINGS.get(m.group(1).lower()) for m in ASKED_UNIT.finditer(question))
+    return next((spellings for spellings in asked if spellings), ())
 
 
-def answer_type(question: str) -> str | None:
-    """The kind of thing the question asks for ("money", "date", ...), or None when any will do."""
-    for kind, shape in QUESTION_SHAPES:
+def answer_type(question: str) -> tuple[str, ...]:
+    """The kinds of thing the question asks for (("money",), ("duration", "size"), ...), or () when
+    any will do."""
+    for kinds, shape in QUESTION_SHAPES:
         if shape.search(question):
-            return kind
-    return None
+            return kinds
+    return ()
+
+
+# A capital that only starts a sentence ("Just heard I'm promoted. What's the ...") makes no name.
+QUESTION_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
+# A number that is part of a word ("CO2", "PM2.5") names a thing, not a figure to look for.
+STANDALONE_NUMBER = re.compile(rf"(?<![A-Za-z\d.,]){NUMBER.pattern}")
+AUXILIARY_START = re.compile(
+    r"^\W*(?:is|are|was|were|can|could|do|does|did|will|would|should|has|have|may)\b", re.I
+)
+
+
+def asking_sentences(question: str) -> list[str]:
+    """The sentences of a message that ask something, or all of them when none reads as a question.
+    The others set the scene ("I review gadgets on YouTube.", "we're a school with 30 classrooms."):
+    a name or number there is the customer's own, not one the answer must mention."""
+    sentences = [s for s in QUESTION_SENTENCE_END.split(question) if words(s)]
+    asking = [s for s in sentences if "?" in s or QUESTION_WORD.search(s) or AUXILIARY_START.match(s)]
+    return asking or sentences
 
 
 def key_terms(question: str) -> list[str]:
-    """What the answer's evidence must mention: numbers, and names (runs of capitalised words
-    after the first word, such as "Apple Watch")."""
-    terms = NUMBER.findall(question)
-    tokens = [t for t in words(question) if not any(c.isdigit() for c in t)]
-    run: list[str] = []
-    for i, token in enumerate([*tokens, ""]):
-        if i > 0 and _is_name_word(token):
-            run.append(token)
-            continue
-        if run:
-            terms.append(" ".join(run))
-        run = []
+    """What the answer's evidence must mention: the numbers and names (runs of capitalised words not
+    at the start of a sentence, such as "Apple Watch") of the sentences that ask."""
+    terms = []
+    for sentence in asking_sentences(question):
+        terms += STANDALONE_NUMBER.findall(sentence)
+        tokens = [t for t in words(sentence) if not any(c.isdigit() for c in t)]
+        run: list[str] = []
+        for i, token in enumerate([*tokens, ""]):
+            if i > 0 and _is_name_word(token):
+                run.append(token)
+                continue
+            if run:
+                terms.append(" ".join(run))
+            run = []
     return list(dict.fromkeys(terms))
 
 
@@ -162,16 +190,16 @@ def _is_name_word(token: str) -> bool:
     return any(c.isupper() for c in token) and token.lower() not in STOPWORDS and not token.isdigit()
 
 
-def holds_answer_type(sentence: str, kind: str | None, question: str) -> bool:
-    """Whether `sentence` holds a thing of `kind` that the question does not already state."""
-    if kind is None:
+def holds_answer_type(sentence: str, kinds: tuple[str, ...], question: str) -> bool:
+    """Whether `sentence` holds a thing of one of `kinds` that the question does not already state."""
+    if not kinds:
         return True
-    shape = ANSWER_SHAPES[kind]
     asked = {w.lower() for w in words(question)}
-    for match in shape.finditer(sentence):
-        found = {w.lower() for w in words(match.group())}
-        if not found or not found <= asked:
-            return True
+    for kind in kinds:
+        for match in ANSWER_SHAPES[kind].finditer(sentence):
+            found = {w.lower() for w in words(match.group())}
+            if not found or not found <= asked:
+                return True
     return False
 
 
@@ -231,7 +259,7 @@ class EvidenceSelector:
         ]
         if not found:
             return []
-        kind = answer_type(question)
+        kinds = answer_type(question)
         weights = idf_weights(list(dict.fromkeys(content_stems(question))), frequencies)
         focus_weights = (
             idf_weights(list(dict.fromkeys(content_stems(focus))), frequencies) if focus else weights
@@ -241,7 +269,7 @@ class EvidenceSelector:
         for (hit_rank, position, sentence), cosine in zip(found, cosines, strict=True):
             shared = set(content_stems(sentence))
             overlap, focus_overlap = weighted_share(weights, shared), weighted_share(focus_weights, shared)
-            typed = holds_answer_type(sentence, kind, question)
+            typed = holds_answer_type(sentence, kinds, question)
             evidence.append(
                 Evidence(
                     sentence,
@@ -379,9 +407,28 @@ OPPOSITES = dict(
 )
 NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re.I)
 # A question asking for the thing that does *not* do something ("What is not used ...", "How are the
-# measures not defined?"). "No" is a determiner in questions ("no alert came, how long ..."), and a
-# bracket is an aside ("the sense (not pro)"): neither asks for a negated thing.
+# measures not defined?", "a task that is not solvable"): the negation is in the clause its question
+# word opens, relative clauses included. A negation elsewhere tells what happened, not what is asked
+# ("it does not connect, what should I do", "which header stops a retry so it does not create the rule
+# twice"). "No" is a determiner in questions ("no alert came, how long ..."), and a bracket is an aside
+# ("the sense (not pro)"): neither negates.
 NEGATED_QUESTION = re.compile(r"(?<!\()\b(?:not|never)\b|n[\u2019']t\b", re.I)
+SUBORDINATOR = r"if|when|whenever|so|because|since|while|after|before|although|unless|even"
+CLAUSE_BREAK = re.compile(rf"[,;:.!?]|\b(?:{SUBORDINATOR}|and|but)\b", re.I)
+# "so when my script retries": a question word after a subordinator opens no question.
+SUBORDINATED = re.compile(rf"\b(?:{SUBORDINATOR})\s+$", re.I)
+
+
+def negated_question(question: str) -> bool:
+    """Whether the question asks about what is *not* so (a negation in a question word's clause)."""
+    for asked in QUESTION_WORD.finditer(question):
+        if SUBORDINATED.search(question[: asked.start()]):
+            continue
+        rest = question[asked.end() :]
+        clause = rest[: m.start()] if (m := CLAUSE_BREAK.search(rest)) else rest
+        if NEGATED_QUESTION.search(clause):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -416,7 +463,7 @@ def signals(
         first_typed=_first(evidence, lambda e: e.typed),
         first_in_unit=_first(evidence, lambda e: _uses_unit(e.sentence, units)) if units else 0,
         first_negated=_first(evidence, lambda e: bool(NEGATION.search(e.sentence)))
-        if NEGATED_QUESTION.search(question)
+        if negated_question(question)
         else 0,
         best_overlap=evidence[0].overlap if evidence else 0.0,
         unmatched=unmatched_share(question, hits, frequencies),
@@ -449,8 +496,9 @@ def decide(found: Signals, settings: AnswerabilitySettings) -> Verdict:
         return Verdict(False, "key terms absent from the evidence", missing)
     if found.first_typed >= settings.type_depth:
         return Verdict(False, "no evidence holds the kind of thing asked for", [])
-    if found.first_in_unit >= settings.type_depth:
-        return Verdict(False, "the evidence gives no figure in the unit asked for", [])
+    # The best sentence leads the answer: "$85" does not answer "in euros" even beside a "€13" elsewhere.
+    if found.first_in_unit > 0:
+        return Verdict(False, "the best evidence gives no figure in the unit asked for", [])
     if settings.negation and found.first_negated >= settings.type_depth:
         return Verdict(False, "the question is negated and the evidence is not", [])
     if settings.opposites and found.first_agreeing >= settings.type_depth:

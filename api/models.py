@@ -35,6 +35,11 @@ class UtcDateTime(sa.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def login_key(login: str) -> str:
+    """A username or email as accounts are told apart: letter case and surrounding spaces ignored."""
+    return login.strip().lower()
+
+
 def clip(text: str, limit: int) -> str:
     """`text` cut to at most `limit` characters, at a word boundary where there is one, with "…"."""
     if len(text) <= limit:

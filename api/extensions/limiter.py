@@ -7,6 +7,8 @@ from flask_jwt_extended import get_jwt_identity
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from api.models import login_key
+
 limiter = Limiter(key_func=get_remote_address)
 
 
@@ -27,7 +29,7 @@ def account_key() -> str:
     login = body.get("login") or body.get("username") or body.get("email")
     if not isinstance(login, str) or not login.strip():
         return f"ip:{get_remote_address()}"
-    return f"account:{login.strip().lower()}"
+    return f"account:{login_key(login)}"
 
 
 def configured_limit(config_key: str):

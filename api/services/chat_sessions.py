@@ -8,18 +8,15 @@ import sqlalchemy as sa
 
 from api.errors import not_found
 from api.extensions.database import db
-from api.models import ChatSession, Message, User, utcnow
+from api.models import ChatSession, Message, User, clip, utcnow
 from api.services.pagination import newest_first_page
 
 TITLE_CHARS = 80
 
 
 def title_from(message: str) -> str:
-    """A session title from its first message: the first line, cut at a word boundary."""
-    line = " ".join(message.split())
-    if len(line) <= TITLE_CHARS:
-        return line or "New chat"
-    return line[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+    """A session title from its first message: one line, cut at a word boundary."""
+    return clip(" ".join(message.split()), TITLE_CHARS) or "New chat"
 
 
 def create_session(user: User, title: str | None = None, commit: bool = True) -> ChatSession:

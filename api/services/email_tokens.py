@@ -12,7 +12,7 @@ from flask import current_app
 
 from api.errors import ApiError
 from api.extensions.database import db
-from api.models import EmailToken, User, utcnow
+from api.models import EmailToken, User, login_key, utcnow
 
 VERIFY = "verify"
 RESET = "reset"
@@ -23,7 +23,7 @@ def _hash(token: str) -> str:
 
 
 def _address_hash(email: str) -> str:
-    return _hash(email.strip().lower())
+    return _hash(login_key(email))
 
 
 def _lifetime(purpose: str) -> timedelta:

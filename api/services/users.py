@@ -9,7 +9,7 @@ from flask import current_app
 
 from api.errors import ApiError
 from api.extensions.database import db
-from api.models import User, utcnow
+from api.models import User, login_key, utcnow
 from api.services import email_tokens, passwords, queue
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def get_active_user(user_id: int) -> User | None:
 
 def find_by_login(login: str) -> User | None:
     """Look a user up by username or email, ignoring letter case."""
-    needle = login.strip().lower()
+    needle = login_key(login)
     return db.session.scalar(
         sa.select(User).where(
             sa.or_(sa.func.lower(User.username) == needle, sa.func.lower(User.email) == needle)
@@ -30,7 +30,7 @@ def find_by_login(login: str) -> User | None:
 
 
 def find_by_email(email: str) -> User | None:
-    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == login_key(email)))
 
 
 def create_user(username: str, email: str, password: str) -> User:
@@ -60,7 +60,7 @@ def update_profile(
 ) -> User:
     if not passwords.verify_password(user.password_hash, current_password):
         raise ApiError(401, "invalid_credentials", "The current password is wrong.")
-    email_changed = email is not None and email.strip().lower() != user.email.lower()
+    email_changed = email is not None and login_key(email) != login_key(user.email)
     if email_changed:
         _ensure_available(email=email, exclude_user_id=user.id)
         user.email = email.strip()
@@ -135,7 +135,7 @@ def _ensure_available(
     for _field, value, column, code, message in checks:
         if value is None:
             continue
-        query = sa.select(User.id).where(sa.func.lower(column) == value.strip().lower())
+        query = sa.select(User.id).where(sa.func.lower(column) == login_key(value))
         if exclude_user_id is not None:
             query = query.where(User.id != exclude_user_id)
         if db.session.scalar(query) is not None:

@@ -128,13 +128,18 @@ class Answerer:
         started = time.perf_counter()
         history = (history or [])[-self.settings.history_turns :]
         query = retrieval_query(question, history)
-        vector = self.retriever.embedder.encode_query(query)
-        hits = self.retrieve(query, owner_id, keep, vector)
+        hits, evidence = self._gather(query, question, owner_id, keep)
+        near = on_topic(hits, evidence, self.settings)
+        if not near and query == question and history:
+            # A message that finds nothing near by itself may still continue the conversation ("is
+            # there a top-up later on?" after a question about the home office stipend): retrieved
+            # with it, the message is on topic when it is near a sentence of what was found.
+            widened = retrieval_query(question, history, follow_up=True)
+            more_hits, more_evidence = self._gather(widened, question, owner_id, keep)
+            if self._near_message(question, more_hits):
+                query, hits, evidence, near = widened, more_hits, more_evidence, True
         retrieved = time.perf_counter()
-        focus = question if query != question else None
-        found = self.selector.candidates(query, hits, self._frequencies, vector, focus) if hits else []
-        evidence = rank(found, self.settings.evidence)
-        if not on_topic(hits, evidence, self.settings):
+        if not near:
             return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, retrieved)
         verdict = judge(query, evidence, hits, self.settings.answerability, self._frequencies)
         if not verdict.answerable:
@@ -145,6 +150,22 @@ class Answerer:
         if self.settings.mode == "generative" and self.llm is not None:
             draft = self._generate(question, history, evidence, draft)
         return self._deliver(draft, hits, on_token, started, retrieved)
+
+    def _gather(
+        self, query: str, question: str, owner_id: int | None, keep: HitFilter | None
+    ) -> tuple[list[Hit], list[Evidence]]:
+        """The top chunks for the query and their sentences ranked as evidence."""
+        vector = self.retriever.embedder.encode_query(query)
+        hits = self.retrieve(query, owner_id, keep, vector)
+        focus = question if query != question else None
+        found = self.selector.candidates(query, hits, self._frequencies, vector, focus) if hits else []
+        return hits, rank(found, self.settings.evidence)
+
+    def _near_message(self, message: str, hits: list[Hit]) -> bool:
+        """The on-topic test for the message alone, on sentences of hits found some other way."""
+        vector = self.retriever.embedder.encode_query(message)
+        own = self.selector.candidates(message, hits, self._frequencies, vector) if hits else []
+        return nearest_similarity([], own) >= self.settings.relevance_threshold
 
     def retrieve(
         self, query: str, owner_id: int | None = None, keep: HitFilter | None = None, vector=None

@@ -27,10 +27,13 @@ def is_follow_up(message: str) -> bool:
     return len(words(message)) <= SHORT and bool(PRONOUN.search(message))
 
 
-def retrieval_query(message: str, history: list[Turn] | None) -> str:
-    """The message, preceded by the earlier user turns it follows up on (oldest first)."""
+def retrieval_query(message: str, history: list[Turn] | None, follow_up: bool = False) -> str:
+    """The message, preceded by the earlier user turns it follows up on (oldest first).
+    `follow_up`: read it as one even when it does not look like one."""
     earlier = [t.content for t in history or [] if t.role == "user"]
     parts = [message]
+    if follow_up and earlier:
+        parts.insert(0, earlier.pop())
     while earlier and len(parts) <= MAX_TURNS and is_follow_up(parts[0]):
         parts.insert(0, earlier.pop())
     return " ".join(parts)

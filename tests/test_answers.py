@@ -92,6 +92,26 @@ def test_a_follow_up_question_is_retrieved_with_the_earlier_topic(app):
 
 
 @pytest.mark.usefixtures("knowledge_base")
+def test_a_follow_up_that_does_not_look_like_one_is_read_with_the_conversation(app):
+    """Long, no connective: not recognisably a follow-up, and off topic by itself. The conversation
+    puts it on topic; an off-topic message in the same conversation stays off topic."""
+    first = "how much is the home office stipend when you start?"
+    follow_up = "is there a top-up later on, a refresh after a few years?"
+    with app.app_context():
+        history = [Turn("user", first), Turn("assistant", ask(first).text)]
+        answer = ask(follow_up, history=history)
+        alone = ask(follow_up)
+        unrelated = ask("how do I bake sourdough bread at home?", history=history)
+        files = {document_file(s.hit) for s in answer.sources}
+    assert answer.grounded, answer.reason
+    assert "$500 refresh" in answer.text
+    assert "hr-handbook-benefits-and-pay.md" in files
+    assert alone.method == "off_topic"
+    assert unrelated.method == "off_topic"
+    assert unrelated.related == []
+
+
+@pytest.mark.usefixtures("knowledge_base")
 def test_an_answer_is_short_quotes_its_source_and_states_only_what_it_says(app):
     with app.app_context():
         answer = ask("what does the Business plan cost per device if I pay yearly?")

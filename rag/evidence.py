@@ -355,13 +355,12 @@ class AnswerabilitySettings:
     """Defaults fitted on the fit halves (bench/answer_tuning.py: most unanswerable and off-topic
     questions abstained while at least 93% of answerable ones keep an answer in each set)."""
 
-    min_overlap: float = 0.1  # IDF-weighted share of the question's words the best evidence must have
-    type_depth: int = 3  # how many of the best sentences may hold the asked-for kind of thing
+    min_overlap: float = 0.0  # IDF-weighted share of the question's words the best evidence must have
+    type_depth: int = 2  # how many of the best sentences may hold the asked-for kind of thing
     # "evidence": a key term the retrieved chunks never mention means no answer; "knowledge_base": only
-    # when no document mentions it either (or a name of several words is nowhere together). Customers
-    # state numbers of their own ("we're a school with 30 classrooms"): one the documents have elsewhere
-    # does not rule the answer out.
-    key_terms: str = "knowledge_base"
+    # when no document mentions it either (or a name of several words is nowhere together). Key terms
+    # come from the sentences that ask, so a customer's own "30 classrooms" is not one.
+    key_terms: str = "evidence"
     number_terms: bool = True  # numbers of the question are key terms ("a population of 17,786,914")
     adjacent_names: bool = False  # a name of several words must appear as written, not only in one sentence
     negation: bool = True  # a question with "not" needs evidence with a negation among the best sentences

@@ -128,38 +128,41 @@ class Answerer:
         started = time.perf_counter()
         history = (history or [])[-self.settings.history_turns :]
         query = retrieval_query(question, history)
-        hits, evidence = self._gather(query, question, owner_id, keep)
+        hits, evidence, retrieval = self._gather(query, question, owner_id, keep)
         near = on_topic(hits, evidence, self.settings)
         if not near and query == question and history:
             # A message that finds nothing near by itself may still continue the conversation ("is
             # there a top-up later on?" after a question about the home office stipend): retrieved
             # with it, the message is on topic when it is near a sentence of what was found.
             widened = retrieval_query(question, history, follow_up=True)
-            more_hits, more_evidence = self._gather(widened, question, owner_id, keep)
+            more_hits, more_evidence, more_retrieval = self._gather(widened, question, owner_id, keep)
+            retrieval += more_retrieval
             if self._near_message(question, more_hits):
                 query, hits, evidence, near = widened, more_hits, more_evidence, True
-        retrieved = time.perf_counter()
         if not near:
-            return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, retrieved)
+            return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, retrieval)
         verdict = judge(query, evidence, hits, self.settings.answerability, self._frequencies)
         if not verdict.answerable:
             return self._abstain(
-                NOT_IN_DOCUMENTS_NOTICE, hits, _explain(verdict), on_token, started, retrieved
+                NOT_IN_DOCUMENTS_NOTICE, hits, _explain(verdict), on_token, started, retrieval
             )
         draft = self._extract(evidence)
         if self.settings.mode == "generative" and self.llm is not None:
             draft = self._generate(question, history, evidence, draft)
-        return self._deliver(draft, hits, on_token, started, retrieved)
+        return self._deliver(draft, hits, on_token, started, retrieval)
 
     def _gather(
         self, query: str, question: str, owner_id: int | None, keep: HitFilter | None
-    ) -> tuple[list[Hit], list[Evidence]]:
-        """The top chunks for the query and their sentences ranked as evidence."""
+    ) -> tuple[list[Hit], list[Evidence], float]:
+        """The top chunks for the query, their sentences ranked as evidence, and the seconds retrieval
+        took (choosing the evidence counts as building the answer)."""
+        began = time.perf_counter()
         vector = self.retriever.embedder.encode_query(query)
         hits = self.retrieve(query, owner_id, keep, vector)
+        retrieval = time.perf_counter() - began
         focus = question if query != question else None
         found = self.selector.candidates(query, hits, self._frequencies, vector, focus) if hits else []
-        return hits, rank(found, self.settings.evidence)
+        return hits, rank(found, self.settings.evidence), retrieval
 
     def _near_message(self, message: str, hits: list[Hit]) -> bool:
         """The on-topic test for the message alone, on sentences of hits found some other way."""
@@ -215,7 +218,7 @@ class Answerer:
 
     # ---- delivery -------------------------------------------------------------------------------
     def _deliver(
-        self, draft: Draft, hits: list[Hit], on_token: TokenCallback | None, started: float, retrieved: float
+        self, draft: Draft, hits: list[Hit], on_token: TokenCallback | None, started: float, retrieval: float
     ) -> Answer:
         # The whole answer is checked before anyone sees it, then sent as one piece.
         citations = CitationFilter(len(draft.hits), on_token)
@@ -228,7 +231,7 @@ class Answerer:
             sources=[CitedSource(n, draft.hits[n - 1]) for n in numbers],
             model=draft.model,
             usage=draft.usage,
-            timings=_timings(started, retrieved),
+            timings=_timings(started, retrieval),
             context=[f"{h.record.title}\n{h.record.heading_path}\n{h.record.text}" for h in hits],
             method=draft.method,
             rejected=draft.rejected,
@@ -241,7 +244,7 @@ class Answerer:
         reason: str,
         on_token: TokenCallback | None,
         started: float,
-        retrieved: float,
+        retrieval: float,
     ) -> Answer:
         if on_token:
             on_token(notice)
@@ -256,7 +259,7 @@ class Answerer:
             sources=[],
             model=model,
             usage=Usage(0, 0),
-            timings=_timings(started, retrieved),
+            timings=_timings(started, retrieval),
             related=related,
             method="abstained" if related else "off_topic",
             reason=reason,
@@ -299,9 +302,10 @@ def _explain(verdict: Verdict) -> str:
     )
 
 
-def _timings(started: float, retrieved: float) -> dict[str, float]:
-    finished = time.perf_counter()
+def _timings(started: float, retrieval: float) -> dict[str, float]:
+    """Milliseconds retrieving (`retrieval`, in seconds) and building the answer (the rest)."""
+    elapsed = time.perf_counter() - started
     return {
-        "retrieval_ms": round((retrieved - started) * 1000, 1),
-        "generation_ms": round((finished - retrieved) * 1000, 1),
+        "retrieval_ms": round(retrieval * 1000, 1),
+        "generation_ms": round((elapsed - retrieval) * 1000, 1),
     }

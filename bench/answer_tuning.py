@@ -6,9 +6,9 @@
 Each set is read against its own knowledge base (an env file naming its DATABASE_URL and
 INSTANCE_DIR). Only questions of the "fit" half (`QaItem.half`, split by document) are
 used: `flask rag eval --qa` reports the other half beside it. Retrieval and the sentence
-features run once per question through the production code (`Answerer.retrieve`,
-`EvidenceSelector.candidates`); the grids then re-rank and re-judge with the same functions
-the Answerer calls (`rank`, `quote`, `judge`, `on_topic`).
+features run once per question through the production code (`Answerer.gather`, the
+conversation included); the grids then re-rank and re-judge with the same functions the
+Answerer calls (`rank`, `quote`, `judge`, `on_topic`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from rag.answering import AnswerSettings, on_topic, quote
-from rag.conversation import retrieval_query
 from rag.evaluation import ANSWERABLE, OFF_TOPIC, UNANSWERABLE, QaItem, answer_scores, answer_words
 from rag.evidence import (
     AnswerabilitySettings,
@@ -94,15 +93,11 @@ def collect(qa_file: Path, env_file: Path) -> list[Case]:
         answerer = eng.answerer
         items = [i for i in load_qa_set(qa_file) if i.half == "fit"]
         for item in items:
-            query = retrieval_query(item.question, [Turn("user", m) for m in item.history])
-            vector = eng.embedder.encode_query(query)
-            hits = answerer.retrieve(query, None, live_documents_only, vector)
-            candidates = (
-                answerer.selector.candidates(query, hits, answerer._frequencies, vector) if hits else []
-            )
-            stems = content_stems(" ".join([query, *key_terms(query)]))
+            history = [Turn("user", m) for m in item.history]
+            found = answerer.gather(item.question, None, history, live_documents_only)
+            stems = content_stems(" ".join([found.query, *key_terms(found.query)]))
             df, documents = eng.retriever.index().document_frequencies(stems)
-            cases.append(Case(item, query, hits, candidates, KnownFrequencies(df, documents)))
+            cases.append(Case(item, found.query, found.hits, found.evidence, KnownFrequencies(df, documents)))
     return cases
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.citations import CitationFilter, attribute, clean_citations
 from rag.conversation import retrieval_query
@@ -95,6 +95,14 @@ class AnswerSettings:
 
 
 @dataclass(frozen=True)
+class Gathered:
+    query: str  # what was retrieved with: the message, or the conversation it continues
+    hits: list[Hit]
+    evidence: list[Evidence]  # the hits' sentences, best first
+    retrieval: float  # seconds retrieving (choosing the evidence counts as building the answer)
+
+
+@dataclass(frozen=True)
 class Draft:
     """An answer before it is streamed: text with [n] markers and the hits they number."""
 
@@ -127,42 +135,49 @@ class Answerer:
     ) -> Answer:
         started = time.perf_counter()
         history = (history or [])[-self.settings.history_turns :]
-        query = retrieval_query(question, history)
-        hits, evidence, retrieval = self._gather(query, question, owner_id, keep)
-        near = on_topic(hits, evidence, self.settings)
-        if not near and query == question and history:
-            # A message that finds nothing near by itself may still continue the conversation ("is
-            # there a top-up later on?" after a question about the home office stipend): retrieved
-            # with it, the message is on topic when it is near a sentence of what was found.
-            widened = retrieval_query(question, history, follow_up=True)
-            more_hits, more_evidence, more_retrieval = self._gather(widened, question, owner_id, keep)
-            retrieval += more_retrieval
-            if self._near_message(question, more_hits):
-                query, hits, evidence, near = widened, more_hits, more_evidence, True
-        if not near:
-            return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, retrieval)
-        verdict = judge(query, evidence, hits, self.settings.answerability, self._frequencies)
+        found = self.gather(question, owner_id, history, keep)
+        if not on_topic(found.hits, found.evidence, self.settings):
+            return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, found.retrieval)
+        verdict = judge(
+            found.query, found.evidence, found.hits, self.settings.answerability, self._frequencies
+        )
         if not verdict.answerable:
+            reason = _explain(verdict)
             return self._abstain(
-                NOT_IN_DOCUMENTS_NOTICE, hits, _explain(verdict), on_token, started, retrieval
+                NOT_IN_DOCUMENTS_NOTICE, found.hits, reason, on_token, started, found.retrieval
             )
-        draft = self._extract(evidence)
+        draft = self._extract(found.evidence)
         if self.settings.mode == "generative" and self.llm is not None:
-            draft = self._generate(question, history, evidence, draft)
-        return self._deliver(draft, hits, on_token, started, retrieval)
+            draft = self._generate(question, history, found.evidence, draft)
+        return self._deliver(draft, found.hits, on_token, started, found.retrieval)
 
-    def _gather(
-        self, query: str, question: str, owner_id: int | None, keep: HitFilter | None
-    ) -> tuple[list[Hit], list[Evidence], float]:
-        """The top chunks for the query, their sentences ranked as evidence, and the seconds retrieval
-        took (choosing the evidence counts as building the answer)."""
+    def gather(
+        self,
+        question: str,
+        owner_id: int | None = None,
+        history: list[Turn] | None = None,
+        keep: HitFilter | None = None,
+    ) -> Gathered:
+        """What the question finds: retrieved with the conversation it follows up on, the top chunks'
+        sentences ranked as evidence."""
+        found = self._gather(retrieval_query(question, history), question, owner_id, keep)
+        if found.query != question or not history or on_topic(found.hits, found.evidence, self.settings):
+            return found
+        # A message that finds nothing near by itself may still continue the conversation ("is there a
+        # top-up later on?" after a question about the home office stipend): retrieved with it, the
+        # message is on topic when it is near a sentence of what was found.
+        widened = self._gather(retrieval_query(question, history, follow_up=True), question, owner_id, keep)
+        chosen = widened if self._near_message(question, widened.hits) else found
+        return replace(chosen, retrieval=found.retrieval + widened.retrieval)
+
+    def _gather(self, query: str, question: str, owner_id: int | None, keep: HitFilter | None) -> Gathered:
         began = time.perf_counter()
         vector = self.retriever.embedder.encode_query(query)
         hits = self.retrieve(query, owner_id, keep, vector)
         retrieval = time.perf_counter() - began
         focus = question if query != question else None
         found = self.selector.candidates(query, hits, self._frequencies, vector, focus) if hits else []
-        return hits, rank(found, self.settings.evidence), retrieval
+        return Gathered(query, hits, rank(found, self.settings.evidence), retrieval)
 
     def _near_message(self, message: str, hits: list[Hit]) -> bool:
         """The on-topic test for the message alone, on sentences of hits found some other way."""

@@ -35,12 +35,8 @@ from rag.evidence import (
 from rag.text import content_stems
 
 
-def _question_weights(case: Case) -> dict[str, float]:
-    return idf_weights(list(dict.fromkeys(content_stems(case.query))), case.frequencies)
-
-
 def _coverage(case: Case, ranked: list[Evidence], stems_of: Callable[[Evidence], set[str]]) -> float:
-    return weighted_share(_question_weights(case), stems_of(ranked[0]))
+    return weighted_share(idf_weights(case.query, case.frequencies), stems_of(ranked[0]))
 
 
 def _window(e: Evidence) -> set[str]:
@@ -50,7 +46,7 @@ def _window(e: Evidence) -> set[str]:
 
 def _missing_rarest(case: Case, ranked: list[Evidence]) -> float:
     """The IDF of the rarest question word the best sentence's chunk lacks (0: it has them all)."""
-    weights = _question_weights(case)
+    weights = idf_weights(case.query, case.frequencies)
     chunk = set(content_stems(f"{ranked[0].hit.record.heading_path} {ranked[0].hit.record.text}"))
     return max((w for s, w in weights.items() if s not in chunk), default=0.0)
 

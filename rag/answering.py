@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from rag.citations import CitationFilter, attribute, clean_citations
 from rag.conversation import retrieval_query
 from rag.evidence import (
@@ -97,6 +99,7 @@ class AnswerSettings:
 @dataclass(frozen=True)
 class Gathered:
     query: str  # what was retrieved with: the message, or the conversation it continues
+    vector: np.ndarray  # the query's embedding
     hits: list[Hit]
     evidence: list[Evidence]  # the hits' sentences, best first
     retrieval: float  # seconds retrieving (choosing the evidence counts as building the answer)
@@ -167,7 +170,8 @@ class Answerer:
         # top-up later on?" after a question about the home office stipend): retrieved with it, the
         # message is on topic when it is near a sentence of what was found.
         widened = self._gather(retrieval_query(question, history, follow_up=True), question, owner_id, keep)
-        chosen = widened if self._near_message(question, widened.hits) else found
+        # `found` was retrieved with the message alone: its vector is the message's.
+        chosen = widened if self._near_message(question, found.vector, widened.hits) else found
         return replace(chosen, retrieval=found.retrieval + widened.retrieval)
 
     def _gather(self, query: str, question: str, owner_id: int | None, keep: HitFilter | None) -> Gathered:
@@ -177,11 +181,11 @@ class Answerer:
         retrieval = time.perf_counter() - began
         focus = question if query != question else None
         found = self.selector.candidates(query, hits, self._frequencies, vector, focus) if hits else []
-        return Gathered(query, hits, rank(found, self.settings.evidence), retrieval)
+        return Gathered(query, vector, hits, rank(found, self.settings.evidence), retrieval)
 
-    def _near_message(self, message: str, hits: list[Hit]) -> bool:
-        """The on-topic test for the message alone, on sentences of hits found some other way."""
-        vector = self.retriever.embedder.encode_query(message)
+    def _near_message(self, message: str, vector: np.ndarray, hits: list[Hit]) -> bool:
+        """The on-topic test for the message alone (`vector`: its embedding), on sentences of hits
+        found some other way."""
         own = self.selector.candidates(message, hits, self._frequencies, vector) if hits else []
         return nearest_similarity([], own) >= self.settings.relevance_threshold
 

@@ -260,10 +260,8 @@ class EvidenceSelector:
         if not found:
             return []
         kinds = answer_type(question)
-        weights = idf_weights(list(dict.fromkeys(content_stems(question))), frequencies)
-        focus_weights = (
-            idf_weights(list(dict.fromkeys(content_stems(focus))), frequencies) if focus else weights
-        )
+        weights = idf_weights(question, frequencies)
+        focus_weights = idf_weights(focus, frequencies) if focus else weights
         cosines = np.concatenate([self._sentence_vectors(hit) for hit in hits]) @ question_vector
         evidence = []
         for (hit_rank, position, sentence), cosine in zip(found, cosines, strict=True):
@@ -338,7 +336,9 @@ def rank(evidence: list[Evidence], settings: EvidenceSettings) -> list[Evidence]
     return sorted(scored, key=lambda e: e.score, reverse=True)
 
 
-def idf_weights(stems: list[str], frequencies: DocumentFrequency) -> dict[str, float]:
+def idf_weights(text: str, frequencies: DocumentFrequency) -> dict[str, float]:
+    """The IDF weight of each distinct content stem of `text`, by the knowledge base's frequencies."""
+    stems = list(dict.fromkeys(content_stems(text)))
     df, documents = frequencies(stems)
     return {stem: math.log(1 + (documents + 1) / (df.get(stem, 0) + 0.5)) for stem in stems}
 
@@ -589,6 +589,6 @@ def check_terms(terms: list[str], hits: list[Hit], frequencies: DocumentFrequenc
 
 def unmatched_share(question: str, hits: list[Hit], frequencies: DocumentFrequency) -> float:
     """IDF-weighted share of the question's words that none of the hits contains."""
-    weights = idf_weights(list(dict.fromkeys(content_stems(question))), frequencies)
+    weights = idf_weights(question, frequencies)
     present = set(content_stems(" ".join(f"{h.record.heading_path} {h.record.text}" for h in hits)))
     return 1 - weighted_share(weights, present)

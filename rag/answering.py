@@ -300,19 +300,31 @@ def nearest_similarity(hits: list[Hit], evidence: list[Evidence]) -> float:
 def quote(evidence: list[Evidence], settings: AnswerSettings) -> tuple[str, list[Hit]]:
     """The best evidence sentence, and the next ones that score nearly as well and fit, with [n]
     citations; returns the text and the hits it numbers."""
-    chosen = [evidence[0]]
-    for candidate in evidence[1 : settings.quoted_sentences]:
-        length = sum(len(words(e.sentence)) for e in chosen) + len(words(candidate.sentence))
-        close = candidate.score >= evidence[0].score - settings.second_sentence_margin
-        if close and length <= settings.max_answer_words:
-            chosen.append(candidate)
+    best = evidence[: settings.quoted_sentences]
+    chosen = [(best[0], completed(best[0], evidence, []))]
+    for candidate in best[1:]:
+        text = completed(candidate, evidence, [t for _, t in chosen])
+        length = sum(len(words(t)) for _, t in chosen) + len(words(text))
+        close = candidate.score >= best[0].score - settings.second_sentence_margin
+        quoted = any(sentence_body(candidate) in t for _, t in chosen)
+        if close and length <= settings.max_answer_words and not quoted:
+            chosen.append((candidate, text))
     hits: list[Hit] = []
     parts = []
-    for e in chosen:
+    for e, text in chosen:
         if e.hit not in hits:
             hits.append(e.hit)
-        parts.append(f"{e.sentence} [{hits.index(e.hit) + 1}]")
+        parts.append(f"{text} [{hits.index(e.hit) + 1}]")
     return " ".join(parts), hits
+
+
+def completed(e: Evidence, evidence: list[Evidence], quoted: list[str]) -> str:
+    """The sentence, and when it ends in a colon ("... ignore quiet hours by default:") the next one of
+    its chunk, what the colon announces ("CO2 above 2,500 ppm"), unless that is quoted already."""
+    follower = next((f for f in evidence if f.hit == e.hit and f.position == e.position + 1), None)
+    if not e.sentence.endswith(":") or follower is None or any(sentence_body(follower) in t for t in quoted):
+        return e.sentence
+    return f"{e.sentence} {sentence_body(follower)}"
 
 
 def _explain(verdict: Verdict) -> str:

@@ -56,7 +56,11 @@ ANSWER_SHAPES: dict[str, re.Pattern[str]] = {
     ),
     "number": re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.I),
     "name": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'\u2019&-]*"),
+    # An identifier: a token with a digit or underscore ("E31", "whsec_", "8883") or capitalised words
+    # joined by a hyphen ("Aerolume-Signature").
+    "code": re.compile(r"\b\w*[\d_]\w*|\b[A-Z]\w*-[A-Z][\w-]*"),
 }
+ONE_WORD = r" (?:[\w-]+ )?"  # "which error code", "what CO2 level": a word may qualify the noun
 # How questions ask for each kind, tried in this order (the first match wins). A wording can
 # ask for more than one kind: "how long can the note be" wants characters, "how big was the round"
 # an amount, "when does it go critical" a level; any of them in the evidence will do.
@@ -81,7 +85,7 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         ("money",),
         re.compile(
             r"\bhow much\b.*\b(?:pay|spend|money|raise|worth|credit|earn|owe|refund)|"
-            r"\b(?:cost|costs|price|prices|priced|fee|fees|charge|salary|budget)\b",
+            r"\b(?:cost|costs|price|prices|priced|fee|fees|(?<!in )charge|salary|budget)\b",
             re.I,
         ),
     ),
@@ -97,8 +101,15 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         re.compile(r"^when\b|\bwhen (?:did|was|were|is|does|do|will)\b", re.I),
     ),
     (
+        ("code",),
+        re.compile(rf"\b(?:what|which){ONE_WORD}(?:code|prefix|suffix|header|port|id|parameter)s?\b", re.I),
+    ),
+    (
         ("number",),
         re.compile(
+            rf"\b(?:at|above|below|under|over|beyond|past) what\b|"
+            rf"\b(?:what|which){ONE_WORD}(?:level|threshold|concentration|temperature|speed|strength|rate|"
+            r"score|version|release)s?\b(?! of\b)|"
             r"\bhow (?:many|much)\b|\bwhat number\b|\b(?:maximum|minimum|max|min|limit|largest|smallest|"
             r"highest|lowest)\b|\bup to what\b",
             re.I,
@@ -107,7 +118,9 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (
         ("name",),
         re.compile(
-            r"\b(?:who|whom|whose)\b|\bwhere\b|\b(?:what|which) (?:city|country|company|firm)\b", re.I
+            rf"\b(?:who|whom|whose)\b|\bwhere\b|\b(?:what|which){ONE_WORD}(?:city|country|company|firm|"
+            r"person|exec|executive|manager|director|officer|vendor|supplier|partner|warehouse)\b",
+            re.I,
         ),
     ),
 ]
@@ -154,6 +167,7 @@ QUESTION_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
 # A number that is part of a word ("CO2", "PM2.5") names a thing, not a figure to look for.
 STANDALONE_NUMBER = re.compile(rf"(?<![A-Za-z\d.,]){NUMBER.pattern}")
+FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|we|we're|we've|our)\b", re.I)
 AUXILIARY_START = re.compile(
     r"^\W*(?:is|are|was|were|can|could|do|does|did|will|would|should|has|have|may)\b", re.I
 )
@@ -170,10 +184,13 @@ def asking_sentences(question: str) -> list[str]:
 
 def key_terms(question: str) -> list[str]:
     """What the answer's evidence must mention: the numbers and names (runs of capitalised words not
-    at the start of a sentence, such as "Apple Watch") of the sentences that ask."""
+    at the start of a sentence, such as "Apple Watch") of the sentences that ask. A number in a
+    sentence where the customer speaks of themselves ("after working here 4 years", "for a $12
+    coffee do I need a receipt") describes their case; the documents state the rule it falls under."""
     terms = []
     for sentence in asking_sentences(question):
-        terms += STANDALONE_NUMBER.findall(sentence)
+        if not FIRST_PERSON.search(sentence):
+            terms += STANDALONE_NUMBER.findall(sentence)
         tokens = [t for t in words(sentence) if not any(c.isdigit() for c in t)]
         run: list[str] = []
         for i, token in enumerate([*tokens, ""]):

@@ -152,6 +152,20 @@ def test_an_aside_in_a_question_does_not_make_it_a_negated_one(app):
         ("I post gadget reviews on Instagram. What's the commission if I join as an affiliate?", "7%", "faq"),
         # "How long" of a message is its length, not a duration.
         ("sending a sense as a present, how long can the gift message be?", "250 characters", "faq"),
+        # "In charge of" asks for a person, not a price.
+        ("who is in charge of security at aerolume?", "Marcus Bell", "security"),
+        # The customer's own figure ("a $9 taxi") is their case; the handbook states the rule.
+        (
+            "I took a $9 taxi on my work trip, do I need to keep the receipt for that?",
+            "$30",
+            "hr-handbook-conduct-and-remote-work",
+        ),
+        # "Which error code" asks for a code: the section named "(E31)" wins over the general one.
+        (
+            "Which error code will the app show if my monitor is still registered to the previous owner?",
+            "E31",
+            "troubleshooting-connectivity",
+        ),
     ],
 )
 def test_a_question_worded_the_way_customers_write_still_gets_its_answer(app, question, fact, file):
@@ -177,6 +191,20 @@ def test_what_a_question_asks_for_is_read_from_the_asking_clause():
     ]
     assert answer_type("how long can the gift message be") == ("duration", "size")
     assert answer_type("what year was the company founded") == ("date",)
+    assert answer_type("who is in charge of hardware engineering") == ("name",)
+    assert answer_type("which error code does the app show") == ("code",)
+    assert answer_type("at what CO2 level does the alert go off") == ("number",)
+    assert answer_type("at which level of education is the sport popular") == ()
+    # A figure where the customer speaks of themselves is their case, not a term the answer must hold.
+    assert key_terms("how much PTO do i get after working here 4 years") == ["PTO"]
+    assert key_terms("What changed after 4 years of war?") == ["4"]
+
+
+@pytest.mark.usefixtures("knowledge_base")
+def test_a_sentence_that_ends_in_a_colon_is_quoted_with_what_it_announces(app):
+    with app.app_context():
+        answer = ask("which alerts get through quiet hours anyway?")
+    assert "ignore quiet hours by default: CO2 above 2,500 ppm" in answer.text
 
 
 @pytest.mark.usefixtures("knowledge_base")

@@ -55,7 +55,8 @@ ANSWER_SHAPES: dict[str, re.Pattern[str]] = {
         r"\b\d{1,2}:\d{2}\b|\b(?:BC|AD|BCE|CE)\b"
     ),
     "number": re.compile(rf"\d|\b(?:{NUMBER_WORDS})\b", re.I),
-    "name": re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'\u2019&-]*"),
+    # Not a capital that starts a sentence, nor one after a colon ("Data Protection Officer: Contact ...").
+    "name": re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w'\u2019&-]*"),
     # An identifier: a token with a digit or underscore ("E31", "whsec_", "8883") or capitalised words
     # joined by a hyphen ("Aerolume-Signature").
     "code": re.compile(r"\b\w*[\d_]\w*|\b[A-Z]\w*-[A-Z][\w-]*"),
@@ -102,7 +103,11 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
     (
         ("code",),
-        re.compile(rf"\b(?:what|which){ONE_WORD}(?:code|prefix|suffix|header|port|id|parameter)s?\b", re.I),
+        re.compile(
+            rf"\b(?:what|which){ONE_WORD}(?:code|prefix|suffix|header|port|id|parameter)s?\b|"
+            r"\b(?:part|model|serial|order|tracking) numbers?\b",
+            re.I,
+        ),
     ),
     (
         ("number",),
@@ -149,7 +154,8 @@ UNIT_SPELLINGS = {
 
 def asked_unit(question: str) -> tuple[str, ...]:
     """How the unit the question asks the answer in may be written, or () when it asks for none."""
-    asked = (UNIT_SPELLINGS.get(m.group(1).lower()) for m in ASKED_UNIT.finditer(question))
+    named = (m.group(1).lower() for m in ASKED_UNIT.finditer(question))
+    asked = (UNIT_SPELLINGS.get(unit) or UNIT_SPELLINGS.get(f"{unit}s") for unit in named)
     return next((spellings for spellings in asked if spellings), ())
 
 
@@ -237,7 +243,7 @@ class Evidence:
 class EvidenceSettings:
     # Fitted on the fit halves of the shipped questions and SQuAD (bench/answer_tuning.py).
     lexical_weight: float = 0.5
-    type_weight: float = 0.2
+    type_weight: float = 0.3
     rank_weight: float = 0.05  # the retriever's order still counts for something
 
 
@@ -276,7 +282,7 @@ class EvidenceSelector:
         ]
         if not found:
             return []
-        kinds = answer_type(question)
+        kinds, units = answer_type(question), asked_unit(question)
         weights = idf_weights(question, frequencies)
         focus_weights = idf_weights(focus, frequencies) if focus else weights
         cosines = np.concatenate([self._sentence_vectors(hit) for hit in hits]) @ question_vector
@@ -284,7 +290,9 @@ class EvidenceSelector:
         for (hit_rank, position, sentence), cosine in zip(found, cosines, strict=True):
             shared = set(content_stems(sentence))
             overlap, focus_overlap = weighted_share(weights, shared), weighted_share(focus_weights, shared)
-            typed = holds_answer_type(sentence, kinds, question)
+            # "How much is the Sense Pro in euros": the kind of thing asked for is an amount in euros.
+            in_unit = not units or figure_in_unit(sentence, units)
+            typed = in_unit and holds_answer_type(sentence, kinds, question)
             evidence.append(
                 Evidence(
                     sentence,
@@ -372,7 +380,7 @@ class AnswerabilitySettings:
     """Defaults fitted on the fit halves (bench/answer_tuning.py: most unanswerable and off-topic
     questions abstained while at least 93% of answerable ones keep an answer in each set)."""
 
-    min_overlap: float = 0.0  # IDF-weighted share of the question's words the best evidence must have
+    min_overlap: float = 0.1  # IDF-weighted share of the question's words the best evidence must have
     type_depth: int = 2  # how many of the best sentences may hold the asked-for kind of thing
     # "evidence": a key term the retrieved chunks never mention means no answer; "knowledge_base": only
     # when no document mentions it either (or a name of several words is nowhere together). Key terms
@@ -382,7 +390,7 @@ class AnswerabilitySettings:
     adjacent_names: bool = False  # a name of several words must appear as written, not only in one sentence
     negation: bool = True  # a question with "not" needs evidence with a negation among the best sentences
     max_unmatched: float = 1.0  # IDF-weighted share of the question's words no retrieved chunk has
-    opposites: bool = True  # "last" asked, only "first" in the best sentences: they answer another question
+    opposites: bool = False  # "last" asked, only "first" in the best sentences: they answer another question
 
 
 COMMON_SHARE = 0.2  # a name word in more than this share of chunks ("Aerolume") is no key term
@@ -477,7 +485,7 @@ def signals(
     return Signals(
         terms=check_terms(distinctive_terms(key_terms(question), frequencies), hits, frequencies),
         first_typed=_first(evidence, lambda e: e.typed),
-        first_in_unit=_first(evidence, lambda e: _uses_unit(e.sentence, units)) if units else 0,
+        first_in_unit=_first(evidence, lambda e: figure_in_unit(e.sentence, units)) if units else 0,
         first_negated=_first(evidence, lambda e: bool(NEGATION.search(e.sentence)))
         if negated_question(question)
         else 0,
@@ -551,12 +559,14 @@ def judge(
     return decide(signals(question, evidence, hits, frequencies), settings)
 
 
-def _uses_unit(sentence: str, spellings: tuple[str, ...]) -> bool:
-    lowered = sentence.lower()
-    return any(
-        s in lowered if not s.isalpha() else re.search(rf"(?<![a-z]){re.escape(s)}s?\b", lowered)
-        for s in spellings
-    )
+def figure_in_unit(sentence: str, spellings: tuple[str, ...]) -> bool:
+    """Whether the sentence states a figure in the unit ("€95", "95 EUR", "-75 dBm"); a unit named
+    without a figure ("billed in euros") answers no "how much in euros"."""
+    for spelling in spellings:
+        unit = re.escape(spelling) if not spelling.isalpha() else rf"{re.escape(spelling)}s?\b"
+        if re.search(rf"\d\s?{unit}|(?<![a-z]){unit}\s?\d", sentence, re.I):
+            return True
+    return False
 
 
 def distinctive_terms(terms: list[str], frequencies: DocumentFrequency) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 from api.extensions.database import db
 from api.models import Document
 from rag.answering import Answerer
-from rag.evidence import answer_type, key_terms, negated_question
+from rag.evidence import answer_type, asked_unit, figure_in_unit, key_terms, negated_question
 from rag.grounding import unsupported_claims
 from rag.prompting import NOT_IN_DOCUMENTS_NOTICE, Turn
 from workers.knowledge.engine import engine
@@ -160,6 +160,14 @@ def test_an_aside_in_a_question_does_not_make_it_a_negated_one(app):
             "$30",
             "hr-handbook-conduct-and-remote-work",
         ),
+        # A unit named in the singular ("in euro") is still the unit asked for, and it picks the row.
+        ("Hello, I am living in Austria. How much cost the Sense Pro in euro?", "€269", "pricing-and-plans"),
+        # "The part number" asks for an identifier.
+        (
+            "The fan in my Sense Pro is grinding. What is the part number of the replacement module?",
+            "AL-PMM-2",
+            "troubleshooting-sensors",
+        ),
         # "Which error code" asks for a code: the section named "(E31)" wins over the general one.
         (
             "Which error code will the app show if my monitor is still registered to the previous owner?",
@@ -214,7 +222,9 @@ def test_a_unit_asked_for_mid_sentence_must_be_the_documents_unit(app):
         answer = ask("what is the meal per diem in euros for our berlin staff on a business trip?")
     assert answer.grounded is False
     assert answer.text == NOT_IN_DOCUMENTS_NOTICE
-    assert "unit asked for" in answer.reason
+    # The unit is named without a figure in the pricing page's "billed in euros": not an amount in euros.
+    assert not figure_in_unit("customers are billed in euros", asked_unit("the per diem in euros"))
+    assert figure_in_unit("Hardware: Aerolume Hub; Price: €95", asked_unit("how much in euro for the hub"))
 
 
 @pytest.mark.usefixtures("knowledge_base")

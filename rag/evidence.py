@@ -361,10 +361,14 @@ def rank(evidence: list[Evidence], settings: EvidenceSettings) -> list[Evidence]
     return sorted(scored, key=lambda e: e.score, reverse=True)
 
 
-def idf_weights(text: str, frequencies: DocumentFrequency) -> dict[str, float]:
-    """The IDF weight of each distinct content stem of `text`, by the knowledge base's frequencies."""
+def idf_weights(text: str, frequencies: DocumentFrequency, known_only: bool = False) -> dict[str, float]:
+    """The IDF weight of each distinct content stem of `text`, by the knowledge base's frequencies.
+    `known_only`: without the words no document has (a typo, "pasword"; the customer's own, "mum"),
+    which no evidence can share."""
     stems = list(dict.fromkeys(content_stems(text)))
     df, documents = frequencies(stems)
+    if known_only:
+        stems = [stem for stem in stems if df.get(stem, 0)] or stems
     return {stem: math.log(1 + (documents + 1) / (df.get(stem, 0) + 0.5)) for stem in stems}
 
 
@@ -489,7 +493,12 @@ def signals(
         first_negated=_first(evidence, lambda e: bool(NEGATION.search(e.sentence)))
         if negated_question(question)
         else 0,
-        best_overlap=evidence[0].overlap if evidence else 0.0,
+        # Of the words the knowledge base has: a chatty question's typos and own words would dilute it.
+        best_overlap=weighted_share(
+            idf_weights(question, frequencies, known_only=True), set(content_stems(evidence[0].sentence))
+        )
+        if evidence
+        else 0.0,
         unmatched=unmatched_share(question, hits, frequencies),
         first_agreeing=_first(evidence, lambda e: not _opposed(question, e.sentence)),
     )

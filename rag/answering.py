@@ -306,8 +306,7 @@ def quote(evidence: list[Evidence], settings: AnswerSettings) -> tuple[str, list
         text = completed(candidate, evidence, [t for _, t in chosen])
         length = sum(len(words(t)) for _, t in chosen) + len(words(text))
         close = candidate.score >= best[0].score - settings.second_sentence_margin
-        quoted = any(sentence_body(candidate) in t for _, t in chosen)
-        if close and length <= settings.max_answer_words and not quoted:
+        if close and length <= settings.max_answer_words and not _quoted(candidate, [t for _, t in chosen]):
             chosen.append((candidate, text))
     hits: list[Hit] = []
     parts = []
@@ -322,9 +321,14 @@ def completed(e: Evidence, evidence: list[Evidence], quoted: list[str]) -> str:
     """The sentence, and when it ends in a colon ("... ignore quiet hours by default:") the next one of
     its chunk, what the colon announces ("CO2 above 2,500 ppm"), unless that is quoted already."""
     follower = next((f for f in evidence if f.hit == e.hit and f.position == e.position + 1), None)
-    if not e.sentence.endswith(":") or follower is None or any(sentence_body(follower) in t for t in quoted):
+    if not e.sentence.endswith(":") or follower is None or _quoted(follower, quoted):
         return e.sentence
     return f"{e.sentence} {sentence_body(follower)}"
+
+
+def _quoted(e: Evidence, texts: list[str]) -> bool:
+    """Whether the sentence is in one of the quoted texts already (alone, or completing another)."""
+    return any(sentence_body(e) in text for text in texts)
 
 
 def _explain(verdict: Verdict) -> str:

@@ -173,7 +173,7 @@ QUESTION_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 QUESTION_WORD = re.compile(r"\b(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
 # A number that is part of a word ("CO2", "PM2.5") names a thing, not a figure to look for.
 STANDALONE_NUMBER = re.compile(rf"(?<![A-Za-z\d.,]){NUMBER.pattern}")
-FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|me|my|we|we're|we've|our)\b", re.I)
+FIRST_PERSON = re.compile(r"\b(?:i|me|my|we|our)\b", re.I)  # "i'm", "we're" too
 AUXILIARY_START = re.compile(
     r"^\W*(?:is|are|was|were|can|could|do|does|did|will|would|should|has|have|may)\b", re.I
 )
@@ -493,15 +493,19 @@ def signals(
         first_negated=_first(evidence, lambda e: bool(NEGATION.search(e.sentence)))
         if negated_question(question)
         else 0,
-        # Of the words the knowledge base has: a chatty question's typos and own words would dilute it.
-        best_overlap=weighted_share(
-            idf_weights(question, frequencies, known_only=True), set(content_stems(evidence[0].sentence))
-        )
-        if evidence
-        else 0.0,
+        best_overlap=_best_overlap(question, evidence, frequencies),
         unmatched=unmatched_share(question, hits, frequencies),
         first_agreeing=_first(evidence, lambda e: not _opposed(question, e.sentence)),
     )
+
+
+def _best_overlap(question: str, evidence: list[Evidence], frequencies: DocumentFrequency) -> float:
+    """The best sentence's share of the question's weighted words, of the words the knowledge base
+    has: a chatty question's typos and own words would dilute it."""
+    if not evidence:
+        return 0.0
+    weights = idf_weights(question, frequencies, known_only=True)
+    return weighted_share(weights, set(content_stems(evidence[0].sentence)))
 
 
 def sentence_body(e: Evidence) -> str:

@@ -39,7 +39,13 @@ NUMBER_TOKEN = rf"(?:\d[\d,.]*|{NUMBER_WORDS}|an?)"
 
 # What each kind of answer looks like in a sentence.
 ANSWER_SHAPES: dict[str, re.Pattern[str]] = {
-    "money": re.compile(r"[$€£¥]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?|pounds|cents?)\b|\bfree\b", re.I),
+    # "No restocking fee", "at no cost": an amount of none answers "how much" too.
+    "money": re.compile(
+        r"[$€£¥]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?|pounds|cents?)\b|\bfree\b|"
+        r"\bno (?:\w+ )?(?:fees?|charges?)\b|\b(?:not|n't) charge (?:\w+ )?(?:\w+ )?fees?\b|"
+        r"\bat no (?:\w+ )?cost\b",
+        re.I,
+    ),
     "percent": re.compile(r"\d\s?%|\bper ?cent\b", re.I),
     "weight": re.compile(r"\d\s?(?:g|kg|grams?|kilograms?|oz|ounces?|lbs?|pounds?|tons?|tonnes?)\b", re.I),
     "size": re.compile(
@@ -82,11 +88,13 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         ),
     ),
     (("duration", "size"), re.compile(r"\bhow long\b", re.I)),
+    # A fee or a deduction may be a share ("a 15% restocking fee").
+    (("money", "percent"), re.compile(r"\b(?:fees?|deduct(?:s|ed|ion|ions)?)\b", re.I)),
     (
         ("money",),
         re.compile(
             r"\bhow much\b.*\b(?:pay|spend|money|raise|worth|credit|earn|owe|refund)|"
-            r"\b(?:cost|costs|price|prices|priced|fee|fees|(?<!in )charge|salary|budget)\b",
+            r"\b(?:cost|costs|price|prices|priced|(?<!in )charge|salary|budget)\b",
             re.I,
         ),
     ),
@@ -129,9 +137,11 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         ),
     ),
 ]
-# A unit or currency the question asks the answer in ("in decibels", "in yen for Japan"): the evidence
-# must use it.
-ASKED_UNIT = re.compile(r"\bin (?:japanese |us |american |british )?([A-Za-z]+|[$€£¥])(?![A-Za-z])", re.I)
+# A unit or currency the question asks the answer in ("in decibels", "in yen for Japan", "how many
+# watts"): the evidence must state a figure in it.
+ASKED_UNIT = re.compile(
+    r"\bin (?:japanese |us |american |british )?([A-Za-z]+|[$€£¥])(?![A-Za-z])|\bhow many ([A-Za-z]+)", re.I
+)
 UNIT_SPELLINGS = {
     "dollars": ("$", "usd", "dollar"),
     "usd": ("$", "usd", "dollar"),
@@ -149,12 +159,30 @@ UNIT_SPELLINGS = {
     "inches": ("inch", '"'),
     "centimetres": ("cm",),
     "millimetres": ("mm",),
+    "metres": ("m", "metre", "meter"),
+    "meters": ("m", "metre", "meter"),
+    "feet": ("ft", "feet", "foot"),
+    "percent": ("%", "percent"),
+    "ppm": ("ppm",),
+    "ppb": ("ppb",),
+    "kb": ("kb", "kilobyte"),
+    "mb": ("mb", "megabyte"),
+    "gb": ("gb", "gigabyte"),
+    # A duration may be stated in the next unit up or down ("24 months" for "how many years"), not
+    # further ("every 60 seconds" says nothing of how many years a sensor lasts).
+    "years": ("year", "month"),
+    "months": ("month", "year", "week"),
+    "weeks": ("week", "day", "month"),
+    "days": ("day", "week", "hour"),
+    "hours": ("hour", "minute", "day"),
+    "minutes": ("minute", "second", "hour"),
+    "seconds": ("second", "minute"),
 }
 
 
 def asked_unit(question: str) -> tuple[str, ...]:
     """How the unit the question asks the answer in may be written, or () when it asks for none."""
-    named = (m.group(1).lower() for m in ASKED_UNIT.finditer(question))
+    named = ((m.group(1) or m.group(2)).lower() for m in ASKED_UNIT.finditer(question))
     asked = (UNIT_SPELLINGS.get(unit) or UNIT_SPELLINGS.get(f"{unit}s") for unit in named)
     return next((spellings for spellings in asked if spellings), ())
 
@@ -439,8 +467,8 @@ NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re
 # word opens, relative clauses included. A negation elsewhere tells what happened, not what is asked
 # ("it does not connect, what should I do", "which header stops a retry so it does not create the rule
 # twice"). "No" is a determiner in questions ("no alert came, how long ..."), and a bracket is an aside
-# ("the sense (not pro)"): neither negates.
-NEGATED_QUESTION = re.compile(r"(?<!\()\b(?:not|never)\b|n[\u2019']t\b", re.I)
+# ("the sense (not pro)"), and a hyphenated name ("do-not-disturb") no negation: none of them negates.
+NEGATED_QUESTION = re.compile(r"(?<![(-])\b(?:not|never)\b(?!-)|n[\u2019']t\b", re.I)
 SUBORDINATOR = r"if|when|whenever|so|because|since|while|after|before|although|unless|even"
 CLAUSE_BREAK = re.compile(rf"[,;:.!?]|\b(?:{SUBORDINATOR}|and|but)\b", re.I)
 # "so when my script retries": a question word after a subordinator opens no question.
@@ -573,11 +601,13 @@ def judge(
 
 
 def figure_in_unit(sentence: str, spellings: tuple[str, ...]) -> bool:
-    """Whether the sentence states a figure in the unit ("€95", "95 EUR", "-75 dBm"); a unit named
-    without a figure ("billed in euros") answers no "how much in euros"."""
+    """Whether the sentence states a figure in the unit ("€95", "95 EUR", "-75 dBm", "a 5-year
+    coverage"); a unit named without a figure ("billed in euros") answers no "how much in euros"."""
     for spelling in spellings:
         unit = re.escape(spelling) if not spelling.isalpha() else rf"{re.escape(spelling)}s?\b"
-        if re.search(rf"\d\s?{unit}|(?<![a-z]){unit}\s?\d", sentence, re.I):
+        # A word may qualify the unit: "3 business days", "20 working days".
+        figure = rf"(?:\d|\b(?:{NUMBER_WORDS}))[\s-]?(?:(?!per\b)[a-z]+[\s-])?"
+        if re.search(rf"{figure}{unit}|(?<![a-z]){unit}\s?\d", sentence, re.I):
             return True
     return False
 

@@ -61,6 +61,10 @@ def test_a_generated_answer_with_an_unsupported_figure_is_replaced_by_the_quoted
         ("How heavy is the Hub?", "hub-and-outdoor-guide.md"),
         ("Does the Sense work with Apple HomeKit?", "alerts-and-automations.md"),  # its integrations
         ("How much is the Sense Pro in yen?", "sense-and-sense-pro-guide.md"),
+        # "How many watts": a price of the panel is no figure in watts.
+        ("How many watts is the panel of the Solar Kit?", "hub-and-outdoor-guide.md"),
+        # "How many years": a sampling interval "every 60 seconds" says nothing of a sensor's life.
+        ("how many years until the co2 sensor in a sense wears out?", "sense-and-sense-pro-guide.md"),
     ],
 )
 def test_a_fact_the_documents_lack_gets_an_honest_reply_with_related_passages(app, question, nearest):
@@ -180,6 +184,9 @@ def test_an_aside_in_a_question_does_not_make_it_a_negated_one(app):
             "AL-PMM-2",
             "troubleshooting-sensors",
         ),
+        # A restocking fee is a share of the price; the hyphens of "do-not-disturb" negate nothing.
+        ("I lost the original box. Whats the restocking fee on my return then?", "15%", "returns-policy"),
+        ("when does do-not-disturb start at night by default?", "22:00", "alerts-and-automations"),
         # "Which error code" asks for a code: the section named "(E31)" wins over the general one.
         (
             "Which error code will the app show if my monitor is still registered to the previous owner?",
@@ -204,6 +211,7 @@ def test_what_a_question_asks_for_is_read_from_the_asking_clause():
     assert not negated_question("how much is the basic sense (not pro) in dollars")
     assert not negated_question("my sense is not connecting. what should i do")
     assert not negated_question("my sense isn't pairing, how long do I hold the button?")
+    assert not negated_question("what time does do-not-disturb kick in")
     assert key_terms("We have 30 classrooms on YouTube. Does the Apple Watch work with 2 Hubs?") == [
         "2",
         "Apple Watch",
@@ -215,6 +223,7 @@ def test_what_a_question_asks_for_is_read_from_the_asking_clause():
     assert answer_type("which error code does the app show") == ("code",)
     assert answer_type("at what CO2 level does the alert go off") == ("number",)
     assert answer_type("at which level of education is the sport popular") == ()
+    assert answer_type("is there a restocking fee") == ("money", "percent")
     # A figure where the customer speaks of themselves is their case, not a term the answer must hold.
     assert key_terms("how much PTO do i get after working here 4 years") == ["PTO"]
     assert key_terms("What changed after 4 years of war?") == ["4"]
@@ -237,6 +246,15 @@ def test_a_unit_asked_for_mid_sentence_must_be_the_documents_unit(app):
     # The unit is named without a figure in the pricing page's "billed in euros": not an amount in euros.
     assert not figure_in_unit("customers are billed in euros", asked_unit("the per diem in euros"))
     assert figure_in_unit("Hardware: Aerolume Hub; Price: €95", asked_unit("how much in euro for the hub"))
+
+
+def test_how_many_of_a_unit_asks_for_a_figure_in_it_or_the_next_unit():
+    years = asked_unit("how many years does the radon sensor last")
+    assert figure_in_unit("the radon sensor carries its own 5-year coverage", years)
+    assert figure_in_unit("a warranty of 24 months", years)
+    assert not figure_in_unit("CO2: Sampling interval; Value: Every 60 seconds", years)
+    assert figure_in_unit("refunded within 3 business days", asked_unit("how many days until my refund"))
+    assert asked_unit("how many hubs can I add") == ()
 
 
 @pytest.mark.usefixtures("knowledge_base")

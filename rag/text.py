@@ -14,6 +14,8 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 # Abbreviations whose full stop ends no sentence ("Dr. Lena Hoffmann", "e.g. a Hub").
 ABBREVIATIONS = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|St|No|Inc|Ltd|Co|vs|etc|e\.g|i\.e|approx|U\.S|Jr|Sr|Prof)\.$")
 LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+# A list item led by a bold label ("- **Grade B (cosmetic):** deep scratches... Deduction of 20%.").
+LIST_LABEL = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\*\*([^*]+?):?\*\*:?\s")
 HEADING_MARK = re.compile(r"^\s*#+\s*")
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
 MARKUP = re.compile(r"\*\*|__|`")
@@ -32,8 +34,9 @@ STOPWORDS = frozenset(_STOPWORD_LIST.split())
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a chunk: Markdown lines first (list items; table rows, each with its column
-    names, since "18 days" means nothing without "PTO per year"), then sentence ends."""
+    """Sentences of a chunk: Markdown lines first (list items, each sentence with the item's bold
+    label; table rows, each with its column names, since "18 days" means nothing without "PTO per
+    year"), then sentence ends."""
     sentences: list[str] = []
     lines = text.splitlines()
     header: list[str] = []
@@ -53,9 +56,14 @@ def split_sentences(text: str) -> list[str]:
         header = []
         if HEADING_MARK.match(line):
             continue  # a section name, not a statement (the heading path carries it)
+        label = LIST_LABEL.match(line)
         line = MARKUP.sub("", LIST_MARK.sub("", line)).strip()
         if line:
-            sentences += _split_line(line)
+            first, *rest = _split_line(line)
+            # Each further sentence of a labelled item keeps the label: "Deduction of 20%" alone
+            # does not say for which grade.
+            name = label.group(1).rstrip(".:") if label else ""
+            sentences += [first, *(f"{name}: {r}" if name else r for r in rest)]
     return sentences
 
 

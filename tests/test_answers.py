@@ -237,6 +237,15 @@ def test_a_sentence_that_ends_in_a_colon_is_quoted_with_what_it_announces(app):
 
 
 @pytest.mark.usefixtures("knowledge_base")
+def test_a_quoted_sentence_of_a_labelled_list_item_keeps_its_label(app):
+    """The rows "Deduction of 20%" and "Deduction of 50%" are two grades: each says which it is."""
+    with app.app_context():
+        answer = ask("how much is deducted from my refund if the returned monitor has deep scratches?")
+    assert "Grade B (cosmetic): Deduction of 20%" in answer.text
+    assert "Grade C (functional): Deduction of 50%" in answer.text
+
+
+@pytest.mark.usefixtures("knowledge_base")
 def test_a_unit_asked_for_mid_sentence_must_be_the_documents_unit(app):
     """The handbook gives the per diem in dollars only: a figure in euros is not in the documents."""
     with app.app_context():

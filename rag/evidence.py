@@ -467,7 +467,7 @@ NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re
 # word opens, relative clauses included. A negation elsewhere tells what happened, not what is asked
 # ("it does not connect, what should I do", "which header stops a retry so it does not create the rule
 # twice"). "No" is a determiner in questions ("no alert came, how long ..."), and a bracket is an aside
-# ("the sense (not pro)"), and a hyphenated name ("do-not-disturb") no negation: none of them negates.
+# ("the sense (not pro)"), and "do-not-disturb" is a name: none of them negates.
 NEGATED_QUESTION = re.compile(r"(?<![(-])\b(?:not|never)\b(?!-)|n[\u2019']t\b", re.I)
 SUBORDINATOR = r"if|when|whenever|so|because|since|while|after|before|although|unless|even"
 CLAUSE_BREAK = re.compile(rf"[,;:.!?]|\b(?:{SUBORDINATOR}|and|but)\b", re.I)
@@ -600,14 +600,16 @@ def judge(
     return decide(signals(question, evidence, hits, frequencies), settings)
 
 
+# A figure, and a word that may qualify the unit after it ("3 business days", "20 working days").
+FIGURE_BEFORE_UNIT = rf"(?:\d|\b(?:{NUMBER_WORDS}))[\s-]?(?:(?!per\b)[a-z]+[\s-])?"
+
+
 def figure_in_unit(sentence: str, spellings: tuple[str, ...]) -> bool:
     """Whether the sentence states a figure in the unit ("€95", "95 EUR", "-75 dBm", "a 5-year
     coverage"); a unit named without a figure ("billed in euros") answers no "how much in euros"."""
     for spelling in spellings:
         unit = re.escape(spelling) if not spelling.isalpha() else rf"{re.escape(spelling)}s?\b"
-        # A word may qualify the unit: "3 business days", "20 working days".
-        figure = rf"(?:\d|\b(?:{NUMBER_WORDS}))[\s-]?(?:(?!per\b)[a-z]+[\s-])?"
-        if re.search(rf"{figure}{unit}|(?<![a-z]){unit}\s?\d", sentence, re.I):
+        if re.search(rf"{FIGURE_BEFORE_UNIT}{unit}|(?<![a-z]){unit}\s?\d", sentence, re.I):
             return True
     return False
 

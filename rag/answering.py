@@ -303,10 +303,11 @@ def quote(evidence: list[Evidence], settings: AnswerSettings) -> tuple[str, list
     best = evidence[: settings.quoted_sentences]
     chosen = [(best[0], completed(best[0], evidence, []))]
     for candidate in best[1:]:
-        text = completed(candidate, evidence, [t for _, t in chosen])
-        length = sum(len(words(t)) for _, t in chosen) + len(words(text))
+        quoted = [t for _, t in chosen]
+        text = completed(candidate, evidence, quoted)
+        length = sum(len(words(t)) for t in quoted) + len(words(text))
         close = candidate.score >= best[0].score - settings.second_sentence_margin
-        if close and length <= settings.max_answer_words and not _quoted(candidate, [t for _, t in chosen]):
+        if close and length <= settings.max_answer_words and not _quoted(candidate, quoted):
             chosen.append((candidate, text))
     hits: list[Hit] = []
     parts = []

@@ -15,7 +15,7 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 ABBREVIATIONS = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|St|No|Inc|Ltd|Co|vs|etc|e\.g|i\.e|approx|U\.S|Jr|Sr|Prof)\.$")
 LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 # A list item led by a bold label ("- **Grade B (cosmetic):** deep scratches... Deduction of 20%.").
-LIST_LABEL = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\*\*([^*]+?):?\*\*:?\s")
+LIST_LABEL = re.compile(LIST_MARK.pattern + r"\*\*([^*]+?):?\*\*:?\s")
 HEADING_MARK = re.compile(r"^\s*#+\s*")
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}")
 MARKUP = re.compile(r"\*\*|__|`")

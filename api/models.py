@@ -179,6 +179,9 @@ class Document(TimestampMixin, db.Model):
     media_type: Mapped[str | None] = mapped_column(sa.String(100))
     storage_path: Mapped[str | None] = mapped_column(sa.String(1000))
     content_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # The chunker's signature (rag.chunking) the chunks were cut with: an ingest under another one
+    # re-chunks the document even when its content is unchanged.
+    chunking: Mapped[str | None] = mapped_column(sa.String(64))
     chunk_count: Mapped[int] = mapped_column(default=0, nullable=False)
     error: Mapped[str | None] = mapped_column(sa.Text)
 

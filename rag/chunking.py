@@ -3,7 +3,8 @@
 A chunk is embedded as "heading path" + newline + body, and that whole text,
 special tokens included, fits the model's word-piece limit, so nothing is ever
 silently truncated. Text is split at headings first, then paragraphs, then
-sentences, and only a single over-long sentence is cut by tokens.
+sentences (a table: rows, each piece under the table's header), and only a single
+over-long sentence is cut by tokens.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from rag.text import TABLE_RULE
+
 HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+")
 PATH_SEPARATOR = " > "
+# Bumped whenever the same text would be cut differently, so a knowledge base is re-chunked on its
+# next ingest (2: tables cut between rows, under their header).
+CHUNKING_VERSION = 2
 
 
 class Tokenizer(Protocol):
@@ -58,6 +64,11 @@ class Chunker:
         self.overlap_tokens = overlap_tokens
         self.special_tokens = special_tokens  # [CLS] and [SEP] for BERT-style models
 
+    @property
+    def signature(self) -> str:
+        """What decides how a text is cut: a document chunked under another signature is re-chunked."""
+        return f"v{CHUNKING_VERSION}:{self.max_tokens}:{self.overlap_tokens}"
+
     def chunk(self, text: str, title: str = "") -> list[Chunk]:
         chunks: list[Chunk] = []
         for path, paragraphs in split_sections(text, title):
@@ -93,6 +104,9 @@ class Chunker:
             if tokens <= budget:
                 units.append(_Unit(paragraph, tokens, "\n\n"))
                 continue
+            if table := self._table_pieces(paragraph, budget):
+                units += table
+                continue
             sentences = [s for s in SENTENCE_END.split(paragraph) if s]
             for i, (sentence, s_tokens) in enumerate(zip(sentences, self._count(sentences), strict=True)):
                 joiner = "\n\n" if i == 0 else " "
@@ -104,6 +118,33 @@ class Chunker:
                         for j, (piece, n) in enumerate(self._token_windows(sentence, budget))
                     ]
         return units
+
+    def _table_pieces(self, paragraph: str, budget: int) -> list[_Unit]:
+        """A Markdown table too long for one chunk, cut between rows, each piece under the table's
+        header: a row alone ("| E24 | Connection to the cloud blocked |") does not say what its
+        cells are. [] when the paragraph is no table or one row does not fit with the header."""
+        lines = paragraph.splitlines()
+        if (
+            len(lines) < 3
+            or not TABLE_RULE.match(lines[1])
+            or not all(line.lstrip().startswith("|") for line in lines)
+        ):
+            return []
+        header = "\n".join(lines[:2])
+        header_tokens, *row_tokens = self._count([header, *lines[2:]])
+        pieces: list[_Unit] = []
+        rows: list[str] = []
+        used = header_tokens
+        for row, tokens in zip(lines[2:], row_tokens, strict=True):
+            if header_tokens + tokens + 1 > budget:
+                return []
+            if rows and used + tokens + 1 > budget:
+                pieces.append(_Unit("\n".join([header, *rows]), used, "\n\n"))
+                rows, used = [], header_tokens
+            rows.append(row)
+            used += tokens + 1
+        pieces.append(_Unit("\n".join([header, *rows]), used, "\n\n"))
+        return pieces
 
     def _token_windows(self, sentence: str, budget: int) -> Iterator[tuple[str, int]]:
         """Cut at token boundaries, using offsets so the original characters are kept."""

@@ -467,8 +467,12 @@ NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|without)\b|n't\b", re
 # word opens, relative clauses included. A negation elsewhere tells what happened, not what is asked
 # ("it does not connect, what should I do", "which header stops a retry so it does not create the rule
 # twice"). "No" is a determiner in questions ("no alert came, how long ..."), and a bracket is an aside
-# ("the sense (not pro)"), and "do-not-disturb" is a name: none of them negates.
+# ("the sense (not pro)"), and "do-not-disturb" is a name: none of them negates. Nor does the
+# customer's own negation ("how many days to send back a monitor i don't like"): it tells their case.
 NEGATED_QUESTION = re.compile(r"(?<![(-])\b(?:not|never)\b(?!-)|n[\u2019']t\b", re.I)
+FIRST_PERSON_NEGATION = re.compile(
+    r"\b(?:i|we)(?:[\u2019'](?:m|re))?\s+(?:\w+n[\u2019']t\b|(?:\w+\s+)?(?:not|never)\b)", re.I
+)
 SUBORDINATOR = r"if|when|whenever|so|because|since|while|after|before|although|unless|even"
 CLAUSE_BREAK = re.compile(rf"[,;:.!?]|\b(?:{SUBORDINATOR}|and|but)\b", re.I)
 # "so when my script retries": a question word after a subordinator opens no question.
@@ -482,7 +486,7 @@ def negated_question(question: str) -> bool:
             continue
         rest = question[asked.end() :]
         clause = rest[: m.start()] if (m := CLAUSE_BREAK.search(rest)) else rest
-        if NEGATED_QUESTION.search(clause):
+        if NEGATED_QUESTION.search(FIRST_PERSON_NEGATION.sub("", clause)):
             return True
     return False
 

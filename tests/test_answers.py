@@ -187,6 +187,14 @@ def test_an_aside_in_a_question_does_not_make_it_a_negated_one(app):
         # A restocking fee is a share of the price; the hyphens of "do-not-disturb" negate nothing.
         ("I lost the original box. Whats the restocking fee on my return then?", "15%", "returns-policy"),
         ("when does do-not-disturb start at night by default?", "22:00", "alerts-and-automations"),
+        # A table cut over several chunks keeps its header in each: the row reads "Code: E24; Meaning: ...".
+        (
+            "The app says E24 when I set up the Sense at work. What does E24 mean?",
+            "Connection to the cloud blocked",
+            "troubleshooting-connectivity",
+        ),
+        # The customer's own "i don't" tells their case: the question asks for no negated fact.
+        ("how many days do i have to return a sense pro i don't like?", "45 days", "returns-policy"),
         # "Which error code" asks for a code: the section named "(E31)" wins over the general one.
         (
             "Which error code will the app show if my monitor is still registered to the previous owner?",
@@ -212,6 +220,9 @@ def test_what_a_question_asks_for_is_read_from_the_asking_clause():
     assert not negated_question("my sense is not connecting. what should i do")
     assert not negated_question("my sense isn't pairing, how long do I hold the button?")
     assert not negated_question("what time does do-not-disturb kick in")
+    assert not negated_question("how many days do i have to send back a monitor i don't like")
+    assert not negated_question("what happens to my readings when we're not home")
+    assert negated_question("what can't I do on the free plan")
     assert key_terms("We have 30 classrooms on YouTube. Does the Apple Watch work with 2 Hubs?") == [
         "2",
         "Apple Watch",

@@ -58,6 +58,37 @@ def test_no_chunk_exceeds_the_model_token_limit(app):
         assert not missing
 
 
+def test_a_long_table_is_cut_between_rows_and_each_piece_keeps_its_header(app):
+    with app.app_context():
+        tokenizer = engine().embedder.tokenizer
+    chunker = Chunker(tokenizer, max_tokens=120, overlap_tokens=16)
+    header = "| Code | Meaning |\n|---|---|"
+    rows = [f"| E{n} | The fault number {n} of the device, with a long description |" for n in range(10, 40)]
+    chunks = chunker.chunk("# Error codes\n\n" + "\n".join([header, *rows]))
+    assert len(chunks) > 2
+    for chunk in chunks:
+        assert chunk.text.startswith(header + "\n| E")
+        assert chunk.token_count <= 120
+    # Every row once, whole and in order.
+    assert [line for c in chunks for line in c.text.splitlines()[2:]] == rows
+
+
+@pytest.mark.usefixtures("knowledge_base")
+def test_a_document_cut_by_another_chunker_is_rechunked_by_the_next_ingest(app, tmp_path):
+    path = write_doc(tmp_path, "kettles.md", "The Brixen kettle boils one litre in 94 seconds.")
+    with app.app_context():
+        [added] = ingest_files([path])
+        document = db.session.get(Document, added.document_id)
+        assert document.chunking == engine().chunker.signature
+        assert ingest_files([path])[0].status == "unchanged"
+        document.chunking = "v1:200:32"  # as cut by an older release
+        db.session.commit()
+        [again] = ingest_files([path])
+        assert again.status == "updated" and again.document_id == added.document_id
+        assert db.session.get(Document, added.document_id).chunking == engine().chunker.signature
+        delete_document(db.session.get(Document, added.document_id))
+
+
 @pytest.mark.usefixtures("knowledge_base")
 @pytest.mark.parametrize(
     ("question", "expected"),

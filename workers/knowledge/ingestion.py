@@ -115,7 +115,11 @@ def _prepare_source(
     existing = db.session.scalar(
         sa.select(Document).where(Document.scope == "global", Document.storage_path == name)
     )
-    if existing is not None and existing.content_hash == digest and existing.status == "ready":
+    unchanged = existing is not None and (existing.content_hash, existing.chunking) == (
+        digest,
+        engine().chunker.signature,
+    )
+    if unchanged and existing.status == "ready":
         return IngestOutcome(source.path, "unchanged", existing.id, existing.chunk_count)
     document = existing or Document(
         scope="global", source_name=Path(name).name, title=source.title or Path(source.filename).stem
@@ -174,7 +178,9 @@ def _mark_ready(documents: list[Document], commit: bool = True) -> None:
 
 def _chunk_document(document: Document, data: bytes, filename: str) -> list[TextChunk]:
     parsed = parse_document(data, filename, limits=parse_limits())
-    chunks = engine().chunker.chunk(parsed.text, parsed.title)
+    chunker = engine().chunker
+    chunks = chunker.chunk(parsed.text, parsed.title)
+    document.chunking = chunker.signature
     if not chunks:
         raise UnreadableDocument(f"{filename}: no text to index")
     if not document.title or document.title == Path(filename).stem:

@@ -67,6 +67,8 @@ ANSWER_SHAPES: dict[str, re.Pattern[str]] = {
     # joined by a hyphen ("Aerolume-Signature").
     "code": re.compile(r"\b\w*[\d_]\w*|\b[A-Z]\w*-[A-Z][\w-]*"),
 }
+# "How far back", "how far in advance", "how far off can the timestamp be": a time, not a distance.
+IN_TIME = r"(?:back|ahead|in advance|off)"
 ONE_WORD = r" (?:[\w-]+ )?"  # "which error code", "what CO2 level": a word may qualify the noun
 # How questions ask for each kind, tried in this order (the first match wins). A wording can
 # ask for more than one kind: "how long can the note be" wants characters, "how big was the round"
@@ -77,12 +79,12 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (("size", "money", "number"), re.compile(r"\bhow (?:big|large)\b", re.I)),
     (
         ("size",),
-        re.compile(r"\bhow (?:tall|wide|far(?! back)|high|deep)\b|\bwhat size\b|\bdimensions\b", re.I),
+        re.compile(rf"\bhow (?:tall|wide|far(?! {IN_TIME})|high|deep)\b|\bwhat size\b|\bdimensions\b", re.I),
     ),
     (
         ("duration",),
         re.compile(
-            r"\bhow (?:soon|quickly|fast|often|far back)\b|\bfor how long\b|"
+            rf"\bhow (?:soon|quickly|fast|often|far {IN_TIME})\b|\bfor how long\b|"
             r"\bhow many (?:days|hours|weeks|months|years|minutes|seconds)\b|\bwithin what time\b",
             re.I,
         ),

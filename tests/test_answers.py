@@ -235,6 +235,8 @@ def test_what_a_question_asks_for_is_read_from_the_asking_clause():
     assert answer_type("at what CO2 level does the alert go off") == ("number",)
     assert answer_type("at which level of education is the sport popular") == ()
     assert answer_type("is there a restocking fee") == ("money", "percent")
+    assert answer_type("how far off can the timestamp be") == ("duration",)
+    assert answer_type("how far from the router can the hub be") == ("size",)
     # A figure where the customer speaks of themselves is their case, not a term the answer must hold.
     assert key_terms("how much PTO do i get after working here 4 years") == ["PTO"]
     assert key_terms("What changed after 4 years of war?") == ["4"]

@@ -12,6 +12,7 @@ no evidence sentence holds, is one the documents do not answer.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import threading
@@ -189,6 +190,52 @@ def asked_unit(question: str) -> tuple[str, ...]:
     return next((spellings for spellings in asked if spellings), ())
 
 
+# "How many floors": the answer is a figure of floors, and "up to 100 rooms" is one of something else.
+# What is counted runs from "how many" to the first word that ends a noun phrase ("how many text alerts
+# can"); in a sentence, it is the words after a figure ("50 SMS per month"), a table cell's column
+# name before it ("Requests per minute: 120"), or what "the number of" names ("the number of built-in
+# automations is 5").
+HOW_MANY = re.compile(r"\bhow many\s+([\w'-]+(?:\s+[\w'-]+){0,3})", re.I)
+FIGURE_THEN_WORDS = re.compile(
+    rf"(?<![\w.,])(?:\d[\d,.]*|{NUMBER_WORDS})[\s-]+([A-Za-z][\w-]*(?:\s+[A-Za-z][\w-]*)?)", re.I
+)
+COLUMN_THEN_FIGURE = re.compile(rf"([A-Za-z][\w-]*(?:\s+[\w-]+){{0,3}}):\s*(?:\d|(?:{NUMBER_WORDS})\b)", re.I)
+NUMBER_OF = re.compile(r"\bnumber of ([A-Za-z][\w-]*(?:\s+[A-Za-z][\w-]*)?)", re.I)
+PHRASE_END = STOPWORDS | {"per", "max", "maximum", "total", "exactly", "roughly", "left", "altogether"}
+
+
+def _noun_phrase(text: str) -> str:
+    return " ".join(itertools.takewhile(lambda w: w.lower() not in PHRASE_END, text.split()))
+
+
+def counted_thing(question: str, frequencies: DocumentFrequency) -> str:
+    """What a "how many" question counts ("text alerts"); "" when it counts nothing, a unit
+    (`asked_unit` checks those: "how many days" may be answered in weeks), or a word no document
+    has (a typo, "how many yeras", cannot be told from another thing)."""
+    asked = HOW_MANY.search(question)
+    if not asked or asked_unit(question):
+        return ""
+    phrase = _noun_phrase(asked.group(1))
+    stems = content_stems(phrase)
+    df, _ = frequencies(stems)
+    if any(re.fullmatch(TIME_UNITS, w, re.I) for w in phrase.split()) or not all(df.get(st) for st in stems):
+        return ""
+    return phrase
+
+
+def figure_nouns(sentence: str) -> list[str]:
+    """What the sentence's figures count ("up to 15 devices": "devices"; "Requests per minute: 120":
+    "Requests")."""
+    if not ANSWER_SHAPES["number"].search(sentence):
+        return []
+    found = [
+        *FIGURE_THEN_WORDS.finditer(sentence),
+        *COLUMN_THEN_FIGURE.finditer(sentence),
+        *NUMBER_OF.finditer(sentence),
+    ]
+    return [noun for match in found if (noun := _noun_phrase(match.group(1)))]
+
+
 def answer_type(question: str) -> tuple[str, ...]:
     """The kinds of thing the question asks for (("money",), ("duration", "size"), ...), or () when
     any will do."""
@@ -275,6 +322,8 @@ class EvidenceSettings:
     lexical_weight: float = 0.5
     type_weight: float = 0.3
     rank_weight: float = 0.05  # the retriever's order still counts for something
+    # How near in meaning a figure's noun must be to what "how many" counts ("devices" for "monitors").
+    count_similarity: float = 0.35
 
 
 DocumentFrequency = Callable[[list[str]], tuple[dict[str, int], int]]  # stems -> (df per stem, documents)
@@ -313,16 +362,19 @@ class EvidenceSelector:
         if not found:
             return []
         kinds, units = answer_type(question), asked_unit(question)
+        counting = self._counting(
+            counted_thing(question, frequencies), [sentence for _, _, sentence in found]
+        )
         weights = idf_weights(question, frequencies)
         focus_weights = idf_weights(focus, frequencies) if focus else weights
         cosines = np.concatenate([self._sentence_vectors(hit) for hit in hits]) @ question_vector
         evidence = []
-        for (hit_rank, position, sentence), cosine in zip(found, cosines, strict=True):
+        for (hit_rank, position, sentence), cosine, counts in zip(found, cosines, counting, strict=True):
             shared = set(content_stems(sentence))
             overlap, focus_overlap = weighted_share(weights, shared), weighted_share(focus_weights, shared)
             # "How much is the Sense Pro in euros": the kind of thing asked for is an amount in euros.
             in_unit = not units or figure_in_unit(sentence, units)
-            typed = in_unit and holds_answer_type(sentence, kinds, question)
+            typed = in_unit and counts and holds_answer_type(sentence, kinds, question)
             evidence.append(
                 Evidence(
                     sentence,
@@ -337,6 +389,28 @@ class EvidenceSelector:
                 )
             )
         return evidence
+
+    def _counting(self, counted: str, sentences: list[str]) -> list[bool]:
+        """Per sentence, whether one of its figures counts what the question counts: the same word, or
+        one near it in meaning ("monitors": "up to 15 devices"; "floors": not "100 rooms")."""
+        if not counted:
+            return [True] * len(sentences)
+        nouns = [figure_nouns(s) for s in sentences]
+        unique = list(dict.fromkeys(n for found in nouns for n in found))
+        if not unique:
+            return [False] * len(sentences)
+        # A figure's words one by one too: "25 Aerolume users" counts people, whatever "Aerolume" means.
+        phrases = list(dict.fromkeys([*unique, *(w for n in unique for w in n.split())]))
+        vectors = self.encode([counted, *phrases])
+        similarity = dict(zip(phrases, vectors[1:] @ vectors[0], strict=True))
+        stems = set(content_stems(counted))
+        near = {
+            n
+            for n in unique
+            if max(similarity[p] for p in [n, *n.split()]) >= self.settings.count_similarity
+            or not stems.isdisjoint(content_stems(n))
+        }
+        return [not near.isdisjoint(found) for found in nouns]
 
     def _sentence_vectors(self, hit: Hit) -> np.ndarray:
         key = (hit.record.chunk_id, hit.record.text)

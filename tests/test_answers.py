@@ -11,7 +11,15 @@ import pytest
 from api.extensions.database import db
 from api.models import Document
 from rag.answering import Answerer
-from rag.evidence import answer_type, asked_unit, figure_in_unit, key_terms, negated_question
+from rag.evidence import (
+    answer_type,
+    asked_unit,
+    counted_thing,
+    figure_in_unit,
+    figure_nouns,
+    key_terms,
+    negated_question,
+)
 from rag.grounding import unsupported_claims
 from rag.prompting import NOT_IN_DOCUMENTS_NOTICE, Turn
 from workers.knowledge.engine import engine
@@ -277,6 +285,35 @@ def test_how_many_of_a_unit_asks_for_a_figure_in_it_or_the_next_unit():
     assert not figure_in_unit("CO2: Sampling interval; Value: Every 60 seconds", years)
     assert figure_in_unit("refunded within 3 business days", asked_unit("how many days until my refund"))
     assert asked_unit("how many hubs can I add") == ()
+
+
+@pytest.mark.usefixtures("knowledge_base")
+def test_how_many_needs_a_figure_of_the_thing_counted(app):
+    """Plus covers "up to 15 devices": that counts monitors, in other words, but not houses."""
+    with app.app_context():
+        houses = ask("how many houses can I put on a single plus subscription")
+        monitors = ask("we have 3 offices, how many monitors does plus cover?")
+        automations = ask("how many automations can i set up on plus")
+        calls = ask("how many calls a minute can my script make on the plus plan")
+    assert houses.grounded is False
+    assert houses.text == NOT_IN_DOCUMENTS_NOTICE
+    assert "up to 15 devices" in monitors.text
+    assert "built-in automations is 5 on Plus" in automations.text
+    assert "Plan: Plus; Requests per minute: 120" in calls.text
+
+
+def test_what_a_how_many_question_counts_and_what_a_figure_counts():
+    known = lambda stems: ({stem: 1 for stem in stems}, 10)  # noqa: E731  every word in some document
+    unknown = lambda stems: ({}, 10)  # noqa: E731
+    assert counted_thing("how many text alerts can I get on plus?", known) == "text alerts"
+    assert counted_thing("how many devices max can one hub bridge", known) == "devices"
+    assert counted_thing("how many days do i have to return it", known) == ""  # a unit: asked_unit's
+    assert counted_thing("how many paid sick days do we get", known) == ""
+    assert counted_thing("how many yeras does it last", unknown) == ""  # a typo names nothing to count
+    assert figure_nouns("Each Plus account can send up to 50 SMS per month.") == ["SMS"]
+    assert figure_nouns("Plan: Plus; Requests per minute: 120") == ["Requests"]
+    assert figure_nouns("The number of built-in automations is 5 on Plus.") == ["built-in automations"]
+    assert figure_nouns("Plus is designed for homes and small offices.") == []
 
 
 @pytest.mark.usefixtures("knowledge_base")

@@ -9,6 +9,7 @@ over-long sentence is cut by tokens.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ class Tokenizer(Protocol):
     """The subset of a Hugging Face fast tokenizer the chunker uses."""
 
     def __call__(self, text: list[str], **kwargs: object) -> dict: ...
+
+    def get_vocab(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,14 @@ class Chunker:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.special_tokens = special_tokens  # [CLS] and [SEP] for BERT-style models
+        # Token counts are the tokenizer's: another embedding model's vocabulary cuts other chunks.
+        vocabulary = "\n".join(sorted(tokenizer.get_vocab()))
+        self.vocabulary = hashlib.sha256(vocabulary.encode()).hexdigest()[:12]
 
     @property
     def signature(self) -> str:
         """What decides how a text is cut: a document chunked under another signature is re-chunked."""
-        return f"v{CHUNKING_VERSION}:{self.max_tokens}:{self.overlap_tokens}"
+        return f"v{CHUNKING_VERSION}:{self.max_tokens}:{self.overlap_tokens}:{self.vocabulary}"
 
     def chunk(self, text: str, title: str = "") -> list[Chunk]:
         chunks: list[Chunk] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -71,6 +72,17 @@ def test_a_long_table_is_cut_between_rows_and_each_piece_keeps_its_header(app):
         assert chunk.token_count <= 120
     # Every row once, whole and in order.
     assert [line for c in chunks for line in c.text.splitlines()[2:]] == rows
+
+
+def test_the_chunker_signature_changes_with_the_tokenizer_vocabulary(app):
+    """Another embedding model counts tokens with another vocabulary, so the next ingest re-chunks."""
+    with app.app_context():
+        tokenizer = engine().embedder.tokenizer
+    other = copy.deepcopy(tokenizer)
+    other.add_tokens(["aerolume"])
+    assert Chunker(tokenizer).signature == Chunker(copy.deepcopy(tokenizer)).signature
+    assert Chunker(tokenizer).signature != Chunker(other).signature
+    assert Chunker(tokenizer).signature != Chunker(tokenizer, max_tokens=120).signature
 
 
 @pytest.mark.usefixtures("knowledge_base")

@@ -28,7 +28,9 @@ from rag.evidence import (
     Verdict,
     judge,
     rank,
+    section_name,
     sentence_body,
+    without_section,
 )
 from rag.grounding import unsupported_claims
 from rag.llm.base import GenerationSettings, LLMBackend, TokenCallback, Usage
@@ -310,12 +312,19 @@ def quote(evidence: list[Evidence], settings: AnswerSettings) -> tuple[str, list
         if close and length <= settings.max_answer_words and not _quoted(candidate, quoted):
             chosen.append((candidate, text))
     hits: list[Hit] = []
-    parts = []
+    passages: list[tuple[Hit, str]] = []
     for e, text in chosen:
         if e.hit not in hits:
             hits.append(e.hit)
-        parts.append(f"{text} [{hits.index(e.hit) + 1}]")
-    return " ".join(parts), hits
+        # A section's name once, however many of its sentences follow ("Payload Format: ... ... [1]",
+        # not "Payload Format: ... [1] Payload Format: ... [1]"); one chunk's sentences, one citation.
+        if passages and section_name(passages[-1][0]) == section_name(e.hit):
+            text = without_section(text, e.hit)
+        if passages and passages[-1][0] == e.hit:
+            passages[-1] = (e.hit, f"{passages[-1][1]} {text}")
+        else:
+            passages.append((e.hit, text))
+    return " ".join(f"{text} [{hits.index(hit) + 1}]" for hit, text in passages), hits
 
 
 def completed(e: Evidence, evidence: list[Evidence], quoted: list[str]) -> str:

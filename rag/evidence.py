@@ -618,8 +618,13 @@ def _best_overlap(question: str, evidence: list[Evidence], frequencies: Document
 
 def sentence_body(e: Evidence) -> str:
     """The sentence without the section name `chunk_sentences` put before it."""
-    heading = section_name(e.hit)
-    return e.sentence.removeprefix(f"{heading}: ") if heading else e.sentence
+    return without_section(e.sentence, e.hit)
+
+
+def without_section(text: str, hit: Hit) -> str:
+    """Text of the hit without the section name `chunk_sentences` leads its sentences with."""
+    heading = section_name(hit)
+    return text.removeprefix(f"{heading}: ") if heading else text
 
 
 def _opposed(question: str, sentence: str) -> bool:

@@ -258,6 +258,22 @@ def test_a_sentence_that_ends_in_a_colon_is_quoted_with_what_it_announces(app):
 
 
 @pytest.mark.usefixtures("knowledge_base")
+def test_sentences_of_one_section_are_quoted_under_its_name_once(app):
+    with app.app_context():
+        one_chunk = ask(
+            "is there a limit to how many sensors one hub can run, and how many can be thread ones?"
+        )
+        two_chunks = ask("how long does the outdoor last on battery over wifi")
+    assert one_chunk.text == (
+        "How many devices the Hub bridges: One Hub bridges up to 64 devices in total. "
+        "Within that total, at most 32 can be Thread devices; the remainder can be Zigbee devices. [1]"
+    )
+    assert two_chunks.text.count("Power and battery life") == 1
+    assert "Battery life: About 4 months [2]" in two_chunks.text
+    assert len(two_chunks.sources) == 2
+
+
+@pytest.mark.usefixtures("knowledge_base")
 def test_a_quoted_sentence_of_a_labelled_list_item_keeps_its_label(app):
     """The rows "Deduction of 20%" and "Deduction of 50%" are two grades: each says which it is."""
     with app.app_context():

@@ -143,7 +143,10 @@ QUESTION_SHAPES: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
 # A unit or currency the question asks the answer in ("in decibels", "in yen for Japan", "how many
 # watts"): the evidence must state a figure in it.
 ASKED_UNIT = re.compile(
-    r"\bin (?:japanese |us |american |british )?([A-Za-z]+|[$€£¥])(?![A-Za-z])|\bhow many ([A-Za-z]+)", re.I
+    r"\bin (?:japanese |us |american |british )?([A-Za-z]+|[$€£¥])(?![A-Za-z])|\bhow many ([A-Za-z]+)|"
+    # A currency named before the amount it qualifies: "is there a euro price", "the US price of the hub".
+    r"\b(euro|eur|us|usd|dollar|yen|gbp|sterling)[\s-]+(?:price|prices|pricing|cost|costs|amount)\b",
+    re.I,
 )
 UNIT_SPELLINGS = {
     "dollars": ("$", "usd", "dollar"),
@@ -183,10 +186,23 @@ UNIT_SPELLINGS = {
 }
 
 
+# "US" alone is a place ("available in the US"); only before "price" does it name the dollar.
+CURRENCY_ADJECTIVES = {
+    "us": "dollars",
+    "dollar": "dollars",
+    "euro": "euros",
+    "gbp": "pounds",
+    "sterling": "pounds",
+}
+
+
 def asked_unit(question: str) -> tuple[str, ...]:
     """How the unit the question asks the answer in may be written, or () when it asks for none."""
-    named = ((m.group(1) or m.group(2)).lower() for m in ASKED_UNIT.finditer(question))
-    asked = (UNIT_SPELLINGS.get(unit) or UNIT_SPELLINGS.get(f"{unit}s") for unit in named)
+    named = (
+        CURRENCY_ADJECTIVES.get(m.group(3).lower(), m.group(3)) if m.group(3) else m.group(1) or m.group(2)
+        for m in ASKED_UNIT.finditer(question)
+    )
+    asked = (UNIT_SPELLINGS.get(unit.lower()) or UNIT_SPELLINGS.get(f"{unit.lower()}s") for unit in named)
     return next((spellings for spellings in asked if spellings), ())
 
 

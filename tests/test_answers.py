@@ -294,6 +294,20 @@ def test_a_unit_asked_for_mid_sentence_must_be_the_documents_unit(app):
     assert figure_in_unit("Hardware: Aerolume Hub; Price: €95", asked_unit("how much in euro for the hub"))
 
 
+@pytest.mark.usefixtures("knowledge_base")
+def test_a_currency_named_before_the_price_is_the_unit_asked_for(app):
+    """The Hub's price is given in euros only: a "US price" is one the documents do not state."""
+    with app.app_context():
+        answer = ask("do you have a US price for the hub? the shop only lists it in euros")
+        solar_kit = ask("what is the dollar price of the outdoor solar kit?")
+    assert answer.grounded is False
+    assert answer.text == NOT_IN_DOCUMENTS_NOTICE
+    assert "($39)" in solar_kit.text
+    assert asked_unit("is there a euro price for aerolume care?") == asked_unit("how much in euros")
+    # "US" names the dollar only before a price: anywhere else it is a place.
+    assert asked_unit("are the sensors sold in us stores?") == ()
+
+
 def test_how_many_of_a_unit_asks_for_a_figure_in_it_or_the_next_unit():
     years = asked_unit("how many years does the radon sensor last")
     assert figure_in_unit("the radon sensor carries its own 5-year coverage", years)

@@ -198,12 +198,16 @@ CURRENCY_ADJECTIVES = {
 
 def asked_unit(question: str) -> tuple[str, ...]:
     """How the unit the question asks the answer in may be written, or () when it asks for none."""
-    named = (
-        CURRENCY_ADJECTIVES.get(m.group(3).lower(), m.group(3)) if m.group(3) else m.group(1) or m.group(2)
-        for m in ASKED_UNIT.finditer(question)
-    )
-    asked = (UNIT_SPELLINGS.get(unit.lower()) or UNIT_SPELLINGS.get(f"{unit.lower()}s") for unit in named)
+    named = (_named_unit(m) for m in ASKED_UNIT.finditer(question))
+    asked = (UNIT_SPELLINGS.get(unit) or UNIT_SPELLINGS.get(f"{unit}s") for unit in named)
     return next((spellings for spellings in asked if spellings), ())
+
+
+def _named_unit(match: re.Match[str]) -> str:
+    """The unit an `ASKED_UNIT` match names, in lower case; a currency before a price by its unit's name."""
+    if currency := match.group(3):
+        return CURRENCY_ADJECTIVES.get(currency.lower(), currency.lower())
+    return (match.group(1) or match.group(2)).lower()
 
 
 # "How many floors": the answer is a figure of floors, and "up to 100 rooms" is one of something else.

@@ -60,6 +60,7 @@ ANSWERABILITY_GRID = {
     "negation": [True, False],
     "max_unmatched": [1.0],  # likewise
     "opposites": [True, False],
+    "subject": [True, False],
 }
 GATE = ("relevance_threshold", "sentence_gate")
 MAX_MEAN_WORDS = 38  # SQuAD's goal is 40 on average; a margin for the other half
@@ -76,6 +77,7 @@ class Case:
     hits: list[Hit]
     candidates: list[Evidence]
     frequencies: KnownFrequencies
+    names: frozenset[str]  # the set's `KnowledgeIndex.subject_names` (pickled once: one shared object)
 
 
 def collect(qa_file: Path, env_file: Path) -> list[Case]:
@@ -92,12 +94,14 @@ def collect(qa_file: Path, env_file: Path) -> list[Case]:
         eng = engine()
         answerer = eng.answerer
         items = [i for i in load_qa_set(qa_file) if i.half == "fit"]
+        names = eng.retriever.index().subject_names()
         for item in items:
             history = [Turn("user", m) for m in item.history]
             found = answerer.gather(item.question, None, history, live_documents_only)
             stems = content_stems(" ".join([found.query, *key_terms(found.query)]))
             df, documents = eng.retriever.index().document_frequencies(stems)
-            cases.append(Case(item, found.query, found.hits, found.evidence, KnownFrequencies(df, documents)))
+            frequencies = KnownFrequencies(df, documents)
+            cases.append(Case(item, found.query, found.hits, found.evidence, frequencies, names))
     return cases
 
 
@@ -153,7 +157,7 @@ def answerability_figures(cases: list[Case], found: list[tuple[float, Signals | 
 def case_signals(case: Case, evidence: EvidenceSettings) -> tuple[list[Evidence], Signals | None]:
     """The ranked evidence (for the on-topic gate) and its signals, computed once."""
     ranked = rank(case.candidates, evidence)
-    return ranked, signals(case.query, ranked, case.hits, case.frequencies) if ranked else None
+    return ranked, signals(case.query, ranked, case.hits, case.frequencies, case.names) if ranked else None
 
 
 def _complement(value: float | None) -> float | None:

@@ -144,7 +144,12 @@ class Answerer:
         if not on_topic(found.hits, found.evidence, self.settings):
             return self._abstain(NO_ANSWER_NOTICE, [], "off topic", on_token, started, found.retrieval)
         verdict = judge(
-            found.query, found.evidence, found.hits, self.settings.answerability, self._frequencies
+            found.query,
+            found.evidence,
+            found.hits,
+            self.settings.answerability,
+            self._frequencies,
+            self.retriever.index().subject_names(),
         )
         if not verdict.answerable:
             reason = _explain(verdict)

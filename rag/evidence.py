@@ -519,6 +519,9 @@ class AnswerabilitySettings:
     negation: bool = True  # a question with "not" needs evidence with a negation among the best sentences
     max_unmatched: float = 1.0  # IDF-weighted share of the question's words no retrieved chunk has
     opposites: bool = False  # "last" asked, only "first" in the best sentences: they answer another question
+    # The best sentence's chunk must be about the knowledge base's names the question asks about ("the
+    # hub"), or name nothing else in its title and headings: the Sense guide's range is not the Hub's.
+    subject: bool = True
 
 
 COMMON_SHARE = 0.2  # a name word in more than this share of chunks ("Aerolume") is no key term
@@ -608,12 +611,19 @@ class Signals:
     best_overlap: float
     unmatched: float
     first_agreeing: int  # rank of the first sentence not stating the opposite of a question's word
+    first_on_subject: int  # rank of the first sentence whose chunk is about the names asked (0: none)
 
 
 def signals(
-    question: str, evidence: list[Evidence], hits: list[Hit], frequencies: DocumentFrequency
+    question: str,
+    evidence: list[Evidence],
+    hits: list[Hit],
+    frequencies: DocumentFrequency,
+    names: frozenset[str] = frozenset(),
 ) -> Signals:
+    """`names`: what the knowledge base has sections about (`KnowledgeIndex.subject_names`)."""
     units = asked_unit(question)
+    subject = asked_names(question, names, frequencies)
     return Signals(
         terms=check_terms(distinctive_terms(key_terms(question), frequencies), hits, frequencies),
         first_typed=_first(evidence, lambda e: e.typed),
@@ -624,7 +634,36 @@ def signals(
         best_overlap=_best_overlap(question, evidence, frequencies),
         unmatched=unmatched_share(question, hits, frequencies),
         first_agreeing=_first(evidence, lambda e: not _opposed(question, e.sentence)),
+        first_on_subject=_first(evidence, lambda e: about(e.hit, subject, question, names)) if subject else 0,
     )
+
+
+def asked_names(question: str, names: frozenset[str], frequencies: DocumentFrequency) -> list[str]:
+    """The knowledge base's names that the sentences asking mention, however they are written ("the
+    hub"), except in a clause where the customer speaks of themselves ("i'm in germany, how much...")
+    and except names too common to tell chunks apart ("Aerolume")."""
+    clauses = [c for s in asking_sentences(question) for c in CLAUSE_BREAK.split(s) if c]
+    asked = [
+        w.lower()
+        for c in clauses
+        if not FIRST_PERSON.search(c)
+        for w in words(c)
+        if len(w) > 2 and w.lower() in names
+    ]
+    return distinctive_terms(list(dict.fromkeys(asked)), frequencies)
+
+
+def about(hit: Hit, asked: list[str], question: str, names: frozenset[str]) -> bool:
+    """Whether a chunk can speak of the names asked: it mentions them all, or its title and headings
+    name nothing the question does not (a returns policy speaks of every device; the Sense guide's
+    operating range is not the Hub's)."""
+    record = hit.record
+    # A name matches the stems it begins: "hub" the "Hubs", "german" "Germany", "county" "counties".
+    stems = set(content_stems(f"{record.title} {record.heading_path} {record.text}"))
+    if any(stem.startswith(name) for name in content_stems(" ".join(asked)) for stem in stems):
+        return True
+    headings = {w.lower() for w in words(f"{record.title} {record.heading_path}")} & names
+    return not headings - {w.lower() for w in words(question)}
 
 
 def _best_overlap(question: str, evidence: list[Evidence], frequencies: DocumentFrequency) -> float:
@@ -673,6 +712,9 @@ def decide(found: Signals, settings: AnswerabilitySettings) -> Verdict:
         return Verdict(False, "the question is negated and the evidence is not", [])
     if settings.opposites and found.first_agreeing >= settings.type_depth:
         return Verdict(False, "the evidence states the opposite of what is asked", [])
+    # Like the unit: the best sentence leads the answer, so it must be about what is asked.
+    if settings.subject and found.first_on_subject > 0:
+        return Verdict(False, "the best evidence is about something else the documents name", [])
     if found.best_overlap < settings.min_overlap:
         return Verdict(False, "the best evidence shares too few of the question's words", [])
     if found.unmatched > settings.max_unmatched:
@@ -698,11 +740,12 @@ def judge(
     hits: list[Hit],
     settings: AnswerabilitySettings,
     frequencies: DocumentFrequency,
+    names: frozenset[str] = frozenset(),
 ) -> Verdict:
     """Whether the evidence can answer the question."""
     if not evidence:
         return Verdict(False, "no evidence", [])
-    return decide(signals(question, evidence, hits, frequencies), settings)
+    return decide(signals(question, evidence, hits, frequencies, names), settings)
 
 
 # A figure, and a word that may qualify the unit after it ("3 business days", "20 working days").

@@ -37,6 +37,8 @@ import faiss
 import numpy as np
 import Stemmer
 
+from rag.text import proper_names, words
+
 GLOBAL_OWNER = 0  # owner id of chunks everyone may retrieve
 HNSW_MIN_CHUNKS = 200_000  # below this, exact search is fast enough (see bench/)
 VERSIONS_KEPT = 3
@@ -83,6 +85,7 @@ class KnowledgeIndex:
         self.owners = np.zeros(0, dtype=np.int64)
         self._faiss: faiss.Index = faiss.IndexFlatIP(dimension)
         self._bm25: bm25s.BM25 | None = None
+        self._names: frozenset[str] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -132,6 +135,16 @@ class KnowledgeIndex:
             self._rebuild_faiss()
         # bm25s has no incremental update; re-indexing tokenised text is cheap next to embedding.
         self._rebuild_bm25()
+        self._names = None
+
+    def subject_names(self) -> frozenset[str]:
+        """The names of what the knowledge base has sections about: names its chunks write with a
+        capital letter (`rag.text.proper_names`; not read from headings, where title case capitalises
+        every word) that a title or heading mentions ("Hub", "Taipei"). Read once per change."""
+        if self._names is None:
+            headings = {w.lower() for r in self.records for w in words(f"{r.title} {r.heading_path}")}
+            self._names = proper_names(r.text for r in self.records) & headings
+        return self._names
 
     def _rebuild_faiss(self) -> None:
         if len(self) >= HNSW_MIN_CHUNKS:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
+from collections.abc import Iterable
 
 import Stemmer
 
@@ -81,6 +83,32 @@ def _split_line(line: str) -> list[str]:
 
 def words(text: str) -> list[str]:
     return WORD.findall(text)
+
+
+# Where a capital letter is the convention, not a name: sentence and line starts, labels, table cells.
+CAPITAL_BY_CONVENTION = re.compile(r"[.!?:;|\n]")
+NAME_SHARE = 0.8  # of a word's uses inside a sentence, written with a capital letter
+NAME_MIN_USES = 3
+
+
+def proper_names(texts: Iterable[str]) -> frozenset[str]:
+    """Lower-cased words the texts nearly always write with a capital letter inside a sentence: the
+    names of their products, places and people ("Hub", "Taipei", "SCIM"), which customers write in
+    lower case too ("is the hub waterproof")."""
+    capitalised: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
+    for text in texts:
+        for piece in CAPITAL_BY_CONVENTION.split(text):
+            for token in words(piece)[1:]:
+                if not token.isalpha() or token.lower() in STOPWORDS:
+                    continue
+                if token[0].isupper():
+                    capitalised[token.lower()] += 1
+                elif token.islower():
+                    lower[token] += 1
+    return frozenset(
+        w for w, n in capitalised.items() if n >= NAME_MIN_USES and n >= NAME_SHARE * (n + lower[w])
+    )
 
 
 def content_stems(text: str) -> list[str]:

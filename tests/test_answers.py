@@ -22,6 +22,7 @@ from rag.evidence import (
 )
 from rag.grounding import unsupported_claims
 from rag.prompting import NOT_IN_DOCUMENTS_NOTICE, Turn
+from rag.text import proper_names
 from workers.knowledge.engine import engine
 from workers.knowledge.queries import ask, live_documents_only
 
@@ -306,6 +307,44 @@ def test_a_currency_named_before_the_price_is_the_unit_asked_for(app):
     assert asked_unit("is there a euro price for aerolume care?") == asked_unit("how much in euros")
     # "US" names the dollar only before a price: anywhere else it is a place.
     assert asked_unit("are the sensors sold in us stores?") == ()
+
+
+def test_the_names_a_knowledge_base_writes_with_a_capital_are_read_from_its_text():
+    names = proper_names(
+        [
+            "Pair the Hub first. Then the Hub bridges 64 devices. Place the Hub centrally.",
+            "Our Taipei office has engineers. Visit Taipei in May. We fly to Taipei often.",
+            "| Device | Price |\n| Sense | $159 |\n| Sense | $199 |\n| Sense | $99 |",
+            "Open the Firmware page. See the Firmware notes. Read the Firmware log. The firmware updates.",
+            "Each Plus account sends SMS alerts.",
+        ]
+    )
+    assert {"hub", "taipei"} <= names  # written with a capital inside sentences
+    assert "pair" not in names and "sense" not in names  # capitals that only start a sentence or cell
+    assert "firmware" not in names  # written in lower case too often
+    assert "plus" not in names  # one use is too few to tell
+
+
+@pytest.mark.usefixtures("knowledge_base")
+def test_an_answer_about_another_named_thing_is_no_answer(app):
+    """The Sense guide states an operating temperature range and the Hub's section none: the Sense's
+    range is no answer for the Hub, however the customer writes its name. A section that names no
+    other product still answers for every one."""
+    hub = "what's the working temperature range of the hub?"
+    with app.app_context():
+        eng = engine()
+        answer = ask(hub)
+        sense = ask("what is the operating temperature range of the sense?")
+        refurbished = ask("got a refurbished hub, how long do i have to return it?")
+        unchecked = replace(
+            eng.settings.answer, answerability=replace(eng.settings.answer.answerability, subject=False)
+        )
+        before = Answerer(eng.retriever, None, unchecked).answer(hub, keep=live_documents_only)
+    assert before.grounded and "0 to 40" in before.text  # what the rule catches: the Sense's range
+    assert answer.grounded is False
+    assert answer.text == NOT_IN_DOCUMENTS_NOTICE
+    assert sense.grounded and "0 to 40" in sense.text
+    assert refurbished.grounded and "15 days" in refurbished.text
 
 
 def test_how_many_of_a_unit_asks_for_a_figure_in_it_or_the_next_unit():

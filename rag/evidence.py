@@ -611,7 +611,7 @@ class Signals:
     best_overlap: float
     unmatched: float
     first_agreeing: int  # rank of the first sentence not stating the opposite of a question's word
-    first_on_subject: int  # rank of the first sentence whose chunk is about the names asked (0: none)
+    best_off_subject: bool  # the best sentence's chunk is about something else the documents name
 
 
 def signals(
@@ -634,7 +634,8 @@ def signals(
         best_overlap=_best_overlap(question, evidence, frequencies),
         unmatched=unmatched_share(question, hits, frequencies),
         first_agreeing=_first(evidence, lambda e: not _opposed(question, e.sentence)),
-        first_on_subject=_first(evidence, lambda e: about(e.hit, subject, question, names)) if subject else 0,
+        # Only the best sentence is judged (see `decide`): its chunk is stemmed once, not every chunk's.
+        best_off_subject=bool(subject and evidence) and not about(evidence[0].hit, subject, question, names),
     )
 
 
@@ -654,7 +655,7 @@ def asked_names(question: str, names: frozenset[str], frequencies: DocumentFrequ
 
 
 def about(hit: Hit, asked: list[str], question: str, names: frozenset[str]) -> bool:
-    """Whether a chunk can speak of the names asked: it mentions them all, or its title and headings
+    """Whether a chunk can speak of the names asked: it mentions one of them, or its title and headings
     name nothing the question does not (a returns policy speaks of every device; the Sense guide's
     operating range is not the Hub's)."""
     record = hit.record
@@ -713,7 +714,7 @@ def decide(found: Signals, settings: AnswerabilitySettings) -> Verdict:
     if settings.opposites and found.first_agreeing >= settings.type_depth:
         return Verdict(False, "the evidence states the opposite of what is asked", [])
     # Like the unit: the best sentence leads the answer, so it must be about what is asked.
-    if settings.subject and found.first_on_subject > 0:
+    if settings.subject and found.best_off_subject:
         return Verdict(False, "the best evidence is about something else the documents name", [])
     if found.best_overlap < settings.min_overlap:
         return Verdict(False, "the best evidence shares too few of the question's words", [])
